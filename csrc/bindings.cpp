@@ -1,0 +1,114 @@
+// pybind11 module pyfast._C: the only file that includes pybind11.
+//
+// Tensors arrive as DLPack capsules (or objects with __dlpack__), outputs are
+// preallocated by the caller, and CUDA work is enqueued on the stream the caller
+// passes as an integer handle. std::invalid_argument becomes ValueError.
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/isa.h"
+#include "common/parallel.h"
+#include "common/tensor.h"
+#include "cuda_info.h"
+#include "gram/gram.h"
+#include "tv/tv.h"
+
+namespace py = pybind11;
+
+namespace {
+
+pyfast::TensorArg arg(const py::object& obj, const char* name, int rank) {
+  py::object capsule = obj;
+  if (!PyCapsule_CheckExact(obj.ptr())) {
+    if (!py::hasattr(obj, "__dlpack__"))
+      throw std::invalid_argument(std::string(name) + " must be a DLPack capsule or support __dlpack__");
+    capsule = obj.attr("__dlpack__")();
+  }
+  auto* managed = static_cast<const pyfast::dl::ManagedTensor*>(
+      PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+  if (managed == nullptr) {
+    PyErr_Clear();
+    throw std::invalid_argument(std::string(name) + " is not an unconsumed DLPack capsule");
+  }
+  return pyfast::read_tensor(managed, name, rank);
+}
+
+py::dict build_info() {
+  py::dict info;
+  info["version"] = PYFAST_VERSION;
+  info["cuda_compiled"] = pyfast::cuda_compiled();
+  info["cuda_archs"] = pyfast::cuda_archs();
+  info["cuda_runtime_version"] = pyfast::cuda_runtime_version();
+  info["openmp"] = pyfast::openmp_enabled();
+  info["num_threads"] = pyfast::max_threads();
+  info["cpu_isa"] = pyfast::isa_name(pyfast::active_isa());
+  info["compiled_isas"] = pyfast::compiled_isas();
+  info["compiler"] = PYFAST_COMPILER;
+  return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pyfast compiled kernels (C++/OpenMP and CUDA), called through pyfast.ops";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::invalid_argument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def("build_info", &build_info, "Build configuration of the extension as a dict.");
+  m.def("get_num_threads", &pyfast::max_threads, "Threads the CPU kernels use.");
+  m.def("set_num_threads", &pyfast::set_max_threads, py::arg("n"),
+        "Set the number of threads the CPU kernels use.");
+
+  m.def(
+      "gram_forward",
+      [](py::object x, py::object out, double scale, std::uintptr_t stream) {
+        auto xa = arg(x, "x", 4);
+        auto oa = arg(out, "out", 3);
+        py::gil_scoped_release release;
+        pyfast::gram_forward(xa, oa, scale, stream);
+      },
+      py::arg("x"), py::arg("out"), py::arg("scale"), py::arg("stream") = 0,
+      "out (B, C, C) = scale * F F^T with F = x (B, C, H, W) viewed as (B, C, H*W).");
+  m.def(
+      "gram_backward",
+      [](py::object x, py::object grad_out, py::object grad_x, double scale,
+         std::uintptr_t stream) {
+        auto xa = arg(x, "x", 4);
+        auto ga = arg(grad_out, "grad_out", 3);
+        auto gx = arg(grad_x, "grad_x", 4);
+        py::gil_scoped_release release;
+        pyfast::gram_backward(xa, ga, gx, scale, stream);
+      },
+      py::arg("x"), py::arg("grad_out"), py::arg("grad_x"), py::arg("scale"),
+      py::arg("stream") = 0, "grad_x = scale * (grad_out + grad_out^T) F, reshaped as x.");
+  m.def(
+      "tv_forward",
+      [](py::object x, py::object out, double beta, double eps, std::uintptr_t stream) {
+        auto xa = arg(x, "x", 4);
+        auto oa = arg(out, "out", 1);
+        py::gil_scoped_release release;
+        pyfast::tv_forward(xa, oa, {beta, eps}, stream);
+      },
+      py::arg("x"), py::arg("out"), py::arg("beta") = 2.0, py::arg("eps") = 1e-8,
+      py::arg("stream") = 0, "out (B,) = per-image total variation of x (B, C, H, W).");
+  m.def(
+      "tv_backward",
+      [](py::object x, py::object grad_out, py::object grad_x, double beta, double eps,
+         std::uintptr_t stream) {
+        auto xa = arg(x, "x", 4);
+        auto ga = arg(grad_out, "grad_out", 1);
+        auto gx = arg(grad_x, "grad_x", 4);
+        py::gil_scoped_release release;
+        pyfast::tv_backward(xa, ga, gx, {beta, eps}, stream);
+      },
+      py::arg("x"), py::arg("grad_out"), py::arg("grad_x"), py::arg("beta") = 2.0,
+      py::arg("eps") = 1e-8, py::arg("stream") = 0,
+      "grad_x = d(sum_b grad_out[b] * tv(x)[b]) / dx.");
+}

@@ -1,0 +1,41 @@
+"""Argument checks shared by the ops: they name the argument and what it got."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_image_batch(x: object, name: str = "x") -> torch.Tensor:
+    """Checks that ``x`` is a non-empty floating-point (B, C, H, W) tensor.
+
+    Raises:
+        TypeError: ``x`` is not a tensor, or its dtype is not floating point.
+        ValueError: ``x`` is not 4-D or has a zero-size dimension.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype, got {x.dtype}")
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not have a zero-size dimension, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """Checks that ``value`` is one of ``choices``. Raises ValueError otherwise."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_non_negative(value: object, name: str) -> float:
+    """Checks that ``value`` is a finite real number >= 0. Raises ValueError otherwise."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
+    if not (number >= 0.0 and number != float("inf")):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
