@@ -69,7 +69,7 @@ TensorArg read_tensor(const dl::ManagedTensor* managed, const std::string& name,
                                   std::to_string(t.device.device_type) + ")");
   }
   out.device_index = t.device.device_id;
-  if (t.strides != nullptr) {
+  if (t.strides != nullptr && out.numel() > 0) {  // an empty tensor is trivially contiguous
     int64_t expected = 1;
     for (int d = t.ndim - 1; d >= 0; --d) {
       // A dimension of size 1 may carry any stride and still be contiguous.

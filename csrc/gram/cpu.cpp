@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/memory.h"
 #include "../common/parallel.h"
 #include "../common/simd.h"
 #include "gram.h"
@@ -134,7 +135,7 @@ template <typename T>
 struct GemmShape {
   static constexpr int W = Vec<T>::kWidth;
   static constexpr int NR = 2 * W;                              // columns per micro-tile
-  static constexpr int MR = Vec<T>::kRegisters >= 32 ? 12 : 6;  // rows per micro-tile
+  static constexpr int MR = Vec<T>::kRegisters >= 32 ? 8 : 6;  // rows per micro-tile
 };
 
 // out[r][0:NR] = sum_k sp[k][r] * bp[k][0:NR] for r < rows, cols valid columns.
@@ -187,6 +188,7 @@ void backward_impl(const T* x, const T* grad_out, T* grad_x, int64_t B, int64_t 
   nc = std::max<int64_t>(nc / NR * NR, NR);
   nc = std::min<int64_t>(nc, ceil_div(N, NR) * NR);
   const int64_t col_blocks = ceil_div(N, nc);
+  advise_huge_pages(grad_x, static_cast<size_t>(B * C * N) * sizeof(T));
 
 #pragma omp parallel
   {

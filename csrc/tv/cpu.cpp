@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../common/memory.h"
 #include "../common/parallel.h"
 #include "../common/simd.h"
 #include "tv.h"
@@ -233,6 +234,7 @@ void backward_impl(const T* x, const T* grad_out, T* grad_x, int64_t B, int64_t 
                    int64_t W, const P& p) {
   const RowBlocks rb = split_rows(B * C, H);
   const int64_t items = B * C * rb.blocks;
+  advise_huge_pages(grad_x, static_cast<size_t>(B * C * H * W) * sizeof(T));
 #pragma omp parallel
   {
     // wx is stored one past the start of its buffer so that wx_buf[j] == wx[j-1].

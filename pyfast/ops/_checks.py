@@ -18,7 +18,8 @@ def check_image_batch(x: object, name: str = "x") -> torch.Tensor:
         raise TypeError(f"{name} must have a floating-point dtype, got {x.dtype}")
     if x.dim() != 4:
         raise ValueError(f"{name} must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
-    if x.numel() == 0:
+    # (under tracing the sizes are tensors; a traced graph is not checked per input)
+    if not torch.jit.is_tracing() and 0 in x.shape:
         raise ValueError(f"{name} must not have a zero-size dimension, got shape {tuple(x.shape)}")
     return x
 
