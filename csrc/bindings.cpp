@@ -23,7 +23,8 @@ pyfast::TensorArg arg(const py::object& obj, const char* name, int rank) {
   py::object capsule = obj;
   if (!PyCapsule_CheckExact(obj.ptr())) {
     if (!py::hasattr(obj, "__dlpack__"))
-      throw std::invalid_argument(std::string(name) + " must be a DLPack capsule or support __dlpack__");
+      throw std::invalid_argument(std::string(name) +
+                                  " must be a DLPack capsule or support __dlpack__");
     capsule = obj.attr("__dlpack__")();
   }
   auto* managed = static_cast<const pyfast::dl::ManagedTensor*>(
@@ -86,8 +87,8 @@ PYBIND11_MODULE(_C, m) {
         py::gil_scoped_release release;
         pyfast::gram_backward(xa, ga, gx, scale, stream);
       },
-      py::arg("x"), py::arg("grad_out"), py::arg("grad_x"), py::arg("scale"),
-      py::arg("stream") = 0, "grad_x = scale * (grad_out + grad_out^T) F, reshaped as x.");
+      py::arg("x"), py::arg("grad_out"), py::arg("grad_x"), py::arg("scale"), py::arg("stream") = 0,
+      "grad_x = scale * (grad_out + grad_out^T) F, reshaped as x.");
   m.def(
       "tv_forward",
       [](py::object x, py::object out, double beta, double eps, std::uintptr_t stream) {

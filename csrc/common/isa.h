@@ -28,13 +28,19 @@ const char* compiled_isas();
 
 // Calls ns::fn(args...) for the active ISA's namespace ns.
 #if defined(PYFAST_HAVE_AVX512) && defined(PYFAST_HAVE_AVX2)
-#define PYFAST_ISA_DISPATCH(fn, ...)                               \
-  do {                                                             \
-    switch (::pyfast::active_isa()) {                              \
-      case ::pyfast::Isa::kAvx512: avx512::fn(__VA_ARGS__); break; \
-      case ::pyfast::Isa::kAvx2: avx2::fn(__VA_ARGS__); break;     \
-      default: generic::fn(__VA_ARGS__); break;                    \
-    }                                                              \
+#define PYFAST_ISA_DISPATCH(fn, ...)  \
+  do {                                \
+    switch (::pyfast::active_isa()) { \
+      case ::pyfast::Isa::kAvx512:    \
+        avx512::fn(__VA_ARGS__);      \
+        break;                        \
+      case ::pyfast::Isa::kAvx2:      \
+        avx2::fn(__VA_ARGS__);        \
+        break;                        \
+      default:                        \
+        generic::fn(__VA_ARGS__);     \
+        break;                        \
+    }                                 \
   } while (0)
 #else
 #define PYFAST_ISA_DISPATCH(fn, ...) generic::fn(__VA_ARGS__)

@@ -32,7 +32,9 @@ struct Vec<float> {
   void store_partial(float* p, int n) const {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
   }
-  Vec keep_first(int n) const { return {_mm512_maskz_mov_ps(static_cast<__mmask16>((1u << n) - 1u), v)}; }
+  Vec keep_first(int n) const {
+    return {_mm512_maskz_mov_ps(static_cast<__mmask16>((1u << n) - 1u), v)};
+  }
   float sum() const { return _mm512_reduce_add_ps(v); }
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
@@ -57,7 +59,9 @@ struct Vec<double> {
   void store_partial(double* p, int n) const {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
   }
-  Vec keep_first(int n) const { return {_mm512_maskz_mov_pd(static_cast<__mmask8>((1u << n) - 1u), v)}; }
+  Vec keep_first(int n) const {
+    return {_mm512_maskz_mov_pd(static_cast<__mmask8>((1u << n) - 1u), v)};
+  }
   double sum() const { return _mm512_reduce_add_pd(v); }
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_pd(a.v, b.v)}; }
@@ -180,11 +184,11 @@ struct Vec {
     for (int i = 0; i < kWidth; ++i) s += v[i];
     return s;
   }
-#define PYFAST_VEC_BINOP(op)                                       \
-  friend Vec operator op(Vec a, Vec b) {                           \
-    Vec r;                                                         \
-    for (int i = 0; i < kWidth; ++i) r.v[i] = a.v[i] op b.v[i];    \
-    return r;                                                      \
+#define PYFAST_VEC_BINOP(op)                                    \
+  friend Vec operator op(Vec a, Vec b) {                        \
+    Vec r;                                                      \
+    for (int i = 0; i < kWidth; ++i) r.v[i] = a.v[i] op b.v[i]; \
+    return r;                                                   \
   }
   PYFAST_VEC_BINOP(+)
   PYFAST_VEC_BINOP(-)

@@ -30,13 +30,26 @@ const char* dtype_name(DType d) { return d == DType::kFloat32 ? "float32" : "flo
 static std::string describe_dtype(const dl::DataType& t) {
   std::ostringstream os;
   switch (t.code) {
-    case dl::kInt: os << "int"; break;
-    case dl::kUInt: os << "uint"; break;
-    case dl::kFloat: os << "float"; break;
-    case dl::kBfloat: os << "bfloat"; break;
-    case dl::kComplex: os << "complex"; break;
-    case dl::kBool: os << "bool"; break;
-    default: os << "type" << int(t.code);
+    case dl::kInt:
+      os << "int";
+      break;
+    case dl::kUInt:
+      os << "uint";
+      break;
+    case dl::kFloat:
+      os << "float";
+      break;
+    case dl::kBfloat:
+      os << "bfloat";
+      break;
+    case dl::kComplex:
+      os << "complex";
+      break;
+    case dl::kBool:
+      os << "bool";
+      break;
+    default:
+      os << "type" << int(t.code);
   }
   if (t.code != dl::kBool) os << int(t.bits);
   if (t.lanes != 1) os << "x" << t.lanes;
@@ -62,8 +75,14 @@ TensorArg read_tensor(const dl::ManagedTensor* managed, const std::string& name,
                                 describe_dtype(t.dtype));
   }
   switch (t.device.device_type) {
-    case dl::kCPU: case dl::kCUDAHost: out.device = DeviceKind::kCPU; break;
-    case dl::kCUDA: case dl::kCUDAManaged: out.device = DeviceKind::kCUDA; break;
+    case dl::kCPU:
+    case dl::kCUDAHost:
+      out.device = DeviceKind::kCPU;
+      break;
+    case dl::kCUDA:
+    case dl::kCUDAManaged:
+      out.device = DeviceKind::kCUDA;
+      break;
     default:
       throw std::invalid_argument(name + " is on an unsupported device (DLPack device type " +
                                   std::to_string(t.device.device_type) + ")");
@@ -111,7 +130,8 @@ void check_device_compiled(const TensorArg& t) {
 }
 
 void check_not_empty(const TensorArg& t) {
-  if (t.numel() == 0) throw std::invalid_argument(t.name + " must not be empty, got shape " + t.shape_str());
+  if (t.numel() == 0)
+    throw std::invalid_argument(t.name + " must not be empty, got shape " + t.shape_str());
 }
 
 }  // namespace pyfast

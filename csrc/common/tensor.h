@@ -14,7 +14,7 @@ enum class DType { kFloat32, kFloat64 };
 enum class DeviceKind { kCPU, kCUDA };
 
 struct TensorArg {
-  std::string name;          // argument name, used in every error message
+  std::string name;  // argument name, used in every error message
   void* data = nullptr;
   DType dtype = DType::kFloat32;
   DeviceKind device = DeviceKind::kCPU;
@@ -25,7 +25,9 @@ struct TensorArg {
   int64_t size(int d) const { return shape.at(static_cast<size_t>(d)); }
   std::string shape_str() const;
   template <typename T>
-  T* ptr() const { return static_cast<T*>(data); }
+  T* ptr() const {
+    return static_cast<T*>(data);
+  }
 };
 
 // Reads a DLPack tensor and checks what every pyfast kernel needs: a float32 or

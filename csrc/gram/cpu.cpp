@@ -24,14 +24,14 @@ namespace {
 
 using simd::Vec;
 
-constexpr int kDotTile = 4;                    // forward micro-tile: 4 x 4 dot products
-constexpr int64_t kChunkBytes = 1 << 20;       // bytes of F per forward chunk (L2-sized)
-constexpr int64_t kPanelBytes = 512 << 10;     // bytes of packed F per backward block
+constexpr int kDotTile = 4;                 // forward micro-tile: 4 x 4 dot products
+constexpr int64_t kChunkBytes = 1 << 20;    // bytes of F per forward chunk (L2-sized)
+constexpr int64_t kPanelBytes = 512 << 10;  // bytes of packed F per backward block
 
 // tile[r][c] = sum_{k0 <= k < k1} a[r][k] * b[c][k] for r, c < kDotTile.
 template <typename T>
-inline void dot_tile(const T* const a[kDotTile], const T* const b[kDotTile], int64_t k0,
-                     int64_t k1, T tile[kDotTile][kDotTile]) {
+inline void dot_tile(const T* const a[kDotTile], const T* const b[kDotTile], int64_t k0, int64_t k1,
+                     T tile[kDotTile][kDotTile]) {
   using V = Vec<T>;
   constexpr int W = V::kWidth;
   V acc[kDotTile][kDotTile];
@@ -81,7 +81,8 @@ void forward_impl(const T* x, T* out, int64_t B, int64_t C, int64_t N, T scale) 
   const int64_t kc = forward_chunk<T>(C, N);
   const int64_t chunks = ceil_div(N, kc);
   const int64_t items = chunks * units;
-  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), items)));
+  const int nthreads =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), items)));
   std::vector<double> partial(static_cast<size_t>(nthreads) * C * C);
 
 #pragma omp parallel num_threads(nthreads)
@@ -117,7 +118,8 @@ void forward_impl(const T* x, T* out, int64_t B, int64_t C, int64_t N, T scale) 
       for (int64_t i = 0; i < C; ++i) {
         for (int64_t j = i; j < C; ++j) {
           double s = 0.0;
-          for (int t = 0; t < nthreads; ++t) s += partial[static_cast<size_t>(t) * C * C + i * C + j];
+          for (int t = 0; t < nthreads; ++t)
+            s += partial[static_cast<size_t>(t) * C * C + i * C + j];
           g[i * C + j] = static_cast<T>(s) * scale;
         }
       }
@@ -134,7 +136,7 @@ void forward_impl(const T* x, T* out, int64_t B, int64_t C, int64_t N, T scale) 
 template <typename T>
 struct GemmShape {
   static constexpr int W = Vec<T>::kWidth;
-  static constexpr int NR = 2 * W;                              // columns per micro-tile
+  static constexpr int NR = 2 * W;                             // columns per micro-tile
   static constexpr int MR = Vec<T>::kRegisters >= 32 ? 8 : 6;  // rows per micro-tile
 };
 
@@ -244,8 +246,8 @@ void forward(const float* x, float* out, int64_t B, int64_t C, int64_t N, float 
 void forward(const double* x, double* out, int64_t B, int64_t C, int64_t N, double scale) {
   forward_impl(x, out, B, C, N, scale);
 }
-void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,
-              int64_t N, float scale) {
+void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C, int64_t N,
+              float scale) {
   backward_impl(x, grad_out, grad_x, B, C, N, scale);
 }
 void backward(const double* x, const double* grad_out, double* grad_x, int64_t B, int64_t C,

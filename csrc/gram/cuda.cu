@@ -14,9 +14,9 @@
 namespace pyfast::gram_cuda {
 namespace {
 
-constexpr int kTile = 64;     // output tile edge
-constexpr int kDepth = 16;    // reduction step held in shared memory
-constexpr int kThreads = 256; // 16 x 16 threads, 4 x 4 outputs each
+constexpr int kTile = 64;      // output tile edge
+constexpr int kDepth = 16;     // reduction step held in shared memory
+constexpr int kThreads = 256;  // 16 x 16 threads, 4 x 4 outputs each
 
 // Maps a linear index over the upper-triangular tile pairs to (ti, tj), ti <= tj.
 __device__ inline void tile_pair(int index, int tiles, int& ti, int& tj) {
@@ -31,52 +31,53 @@ __device__ inline void tile_pair(int index, int tiles, int& ti, int& tj) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-syrk_upper_kernel(const T* __restrict__ x, T* __restrict__ out, int C, int64_t N,
-                  int64_t k_per_split, int tiles, T scale) {
+    syrk_upper_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t batch, int C, int64_t N,
+                      int64_t k_per_split, int tiles, T scale) {
   __shared__ T a_tile[kDepth][kTile + 1];
   __shared__ T b_tile[kDepth][kTile + 1];
   int ti, tj;
   tile_pair(blockIdx.x, tiles, ti, tj);
-  const int b = blockIdx.z;
-  const T* f = x + static_cast<int64_t>(b) * C * N;
   const int i0 = ti * kTile, j0 = tj * kTile;
   const int64_t k_begin = static_cast<int64_t>(blockIdx.y) * k_per_split;
   const int64_t k_end = min(N, k_begin + k_per_split);
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-
-  T acc[4][4] = {};
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kDepth) {
-    // 64 rows x 16 columns per operand: each thread loads 4 elements of each.
-    for (int e = threadIdx.x; e < kTile * kDepth; e += kThreads) {
-      const int r = e / kDepth, c = e % kDepth;
-      const int64_t k = k0 + c;
-      const bool k_ok = k < k_end;
-      a_tile[c][r] = (i0 + r < C && k_ok) ? f[static_cast<int64_t>(i0 + r) * N + k] : T(0);
-      b_tile[c][r] = (j0 + r < C && k_ok) ? f[static_cast<int64_t>(j0 + r) * N + k] : T(0);
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z) {
+    const T* f = x + b * C * N;
+    T acc[4][4] = {};
+    for (int64_t k0 = k_begin; k0 < k_end; k0 += kDepth) {
+      // 64 rows x 16 columns per operand: each thread loads 4 elements of each.
+      for (int e = threadIdx.x; e < kTile * kDepth; e += kThreads) {
+        const int r = e / kDepth, c = e % kDepth;
+        const int64_t k = k0 + c;
+        const bool k_ok = k < k_end;
+        a_tile[c][r] = (i0 + r < C && k_ok) ? f[static_cast<int64_t>(i0 + r) * N + k] : T(0);
+        b_tile[c][r] = (j0 + r < C && k_ok) ? f[static_cast<int64_t>(j0 + r) * N + k] : T(0);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < kDepth; ++kk) {
+        T a[4], bv[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) a[r] = a_tile[kk][ty + 16 * r];
+#pragma unroll
+        for (int c = 0; c < 4; ++c) bv[c] = b_tile[kk][tx + 16 * c];
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) acc[r][c] = fma(a[r], bv[c], acc[r][c]);
+      }
+      __syncthreads();
     }
-    __syncthreads();
+    T* g = out + b * C * C;
 #pragma unroll
-    for (int kk = 0; kk < kDepth; ++kk) {
-      T a[4], bv[4];
+    for (int r = 0; r < 4; ++r)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) a[r] = a_tile[kk][ty + 16 * r];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) bv[c] = b_tile[kk][tx + 16 * c];
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[r][c] = fma(a[r], bv[c], acc[r][c]);
-    }
-    __syncthreads();
-  }
-  T* g = out + static_cast<int64_t>(b) * C * C;
-#pragma unroll
-  for (int r = 0; r < 4; ++r)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int i = i0 + ty + 16 * r, j = j0 + tx + 16 * c;
-      if (i < C && j < C && i <= j) atomicAdd(g + static_cast<int64_t>(i) * C + j, acc[r][c] * scale);
-    }
+      for (int c = 0; c < 4; ++c) {
+        const int i = i0 + ty + 16 * r, j = j0 + tx + 16 * c;
+        if (i < C && j < C && i <= j)
+          atomicAdd(g + static_cast<int64_t>(i) * C + j, acc[r][c] * scale);
+      }
+  }  // batch
 }
 
 template <typename T>
@@ -91,54 +92,61 @@ __global__ void mirror_lower_kernel(T* __restrict__ out, int C, int64_t total) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-gram_backward_kernel(const T* __restrict__ x, const T* __restrict__ grad_out,
-                     T* __restrict__ grad_x, int C, int64_t N, T scale) {
+    gram_backward_kernel(const T* __restrict__ x, const T* __restrict__ grad_out,
+                         T* __restrict__ grad_x, int64_t batch, int C, int64_t N, T scale) {
   __shared__ T s_tile[kDepth][kTile + 1];  // S[i0 + r][k0 + kk] at [kk][r]
   __shared__ T f_tile[kDepth][kTile];      // F[k0 + kk][n0 + c] at [kk][c]
-  const int b = blockIdx.z;
   const int i0 = blockIdx.y * kTile;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kTile;
-  const T* f = x + static_cast<int64_t>(b) * C * N;
-  const T* dg = grad_out + static_cast<int64_t>(b) * C * C;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z) {
+    const T* f = x + b * C * N;
+    const T* dg = grad_out + b * C * C;
+    T acc[4][4] = {};
+    for (int k0 = 0; k0 < C; k0 += kDepth) {
+      for (int e = threadIdx.x; e < kTile * kDepth; e += kThreads) {
+        const int r = e / kDepth, kk = e % kDepth;
+        const int i = i0 + r, k = k0 + kk;
+        s_tile[kk][r] =
+            (i < C && k < C)
+                ? (dg[static_cast<int64_t>(i) * C + k] + dg[static_cast<int64_t>(k) * C + i]) *
+                      scale
+                : T(0);
+        const int kk2 = e / kTile, c = e % kTile;
+        const int k2 = k0 + kk2;
+        const int64_t n = n0 + c;
+        f_tile[kk2][c] = (k2 < C && n < N) ? f[static_cast<int64_t>(k2) * N + n] : T(0);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < kDepth; ++kk) {
+        T a[4], bv[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) a[r] = s_tile[kk][ty + 16 * r];
+#pragma unroll
+        for (int c = 0; c < 4; ++c) bv[c] = f_tile[kk][tx + 16 * c];
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) acc[r][c] = fma(a[r], bv[c], acc[r][c]);
+      }
+      __syncthreads();
+    }
+    T* gx = grad_x + b * C * N;
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int i = i0 + ty + 16 * r;
+        const int64_t n = n0 + tx + 16 * c;
+        if (i < C && n < N) gx[static_cast<int64_t>(i) * N + n] = acc[r][c];
+      }
+  }  // batch
+}
 
-  T acc[4][4] = {};
-  for (int k0 = 0; k0 < C; k0 += kDepth) {
-    for (int e = threadIdx.x; e < kTile * kDepth; e += kThreads) {
-      const int r = e / kDepth, kk = e % kDepth;
-      const int i = i0 + r, k = k0 + kk;
-      s_tile[kk][r] = (i < C && k < C)
-                          ? (dg[static_cast<int64_t>(i) * C + k] + dg[static_cast<int64_t>(k) * C + i]) * scale
-                          : T(0);
-      const int kk2 = e / kTile, c = e % kTile;
-      const int k2 = k0 + kk2;
-      const int64_t n = n0 + c;
-      f_tile[kk2][c] = (k2 < C && n < N) ? f[static_cast<int64_t>(k2) * N + n] : T(0);
-    }
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < kDepth; ++kk) {
-      T a[4], bv[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) a[r] = s_tile[kk][ty + 16 * r];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) bv[c] = f_tile[kk][tx + 16 * c];
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[r][c] = fma(a[r], bv[c], acc[r][c]);
-    }
-    __syncthreads();
-  }
-  T* gx = grad_x + static_cast<int64_t>(b) * C * N;
-#pragma unroll
-  for (int r = 0; r < 4; ++r)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int i = i0 + ty + 16 * r;
-      const int64_t n = n0 + tx + 16 * c;
-      if (i < C && n < N) gx[static_cast<int64_t>(i) * N + n] = acc[r][c];
-    }
+// gridDim.y/z are limited to 65535; kernels loop over the batch beyond that.
+unsigned batch_blocks(int64_t batch) {
+  return static_cast<unsigned>(std::min<int64_t>(batch, 65535));
 }
 
 template <typename T>
@@ -155,8 +163,9 @@ void forward_impl(const T* x, T* out, int64_t B, int64_t C, int64_t N, T scale, 
   splits = std::min(splits, std::max<int64_t>(1, N / 256));
   const int64_t k_per_split = cuda::ceil_div(cuda::ceil_div(N, splits), kDepth) * kDepth;
   splits = cuda::ceil_div(N, k_per_split);
-  dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(splits), static_cast<unsigned>(B));
-  syrk_upper_kernel<T><<<grid, kThreads, 0, s>>>(x, out, static_cast<int>(C), N, k_per_split, tiles, scale);
+  dim3 grid(static_cast<unsigned>(pairs), static_cast<unsigned>(splits), batch_blocks(B));
+  syrk_upper_kernel<T>
+      <<<grid, kThreads, 0, s>>>(x, out, B, static_cast<int>(C), N, k_per_split, tiles, scale);
   cuda::check_launch("gram syrk_upper_kernel");
   const int64_t total = B * C * C;
   const int blocks = static_cast<int>(std::min<int64_t>(cuda::ceil_div(total, 256), 65535));
@@ -170,8 +179,9 @@ void backward_impl(const T* x, const T* grad_out, T* grad_x, int64_t B, int64_t 
   cuda::DeviceGuard guard(device);
   cudaStream_t s = cuda::as_stream(stream);
   dim3 grid(static_cast<unsigned>(cuda::ceil_div(N, kTile)),
-            static_cast<unsigned>(cuda::ceil_div(C, kTile)), static_cast<unsigned>(B));
-  gram_backward_kernel<T><<<grid, kThreads, 0, s>>>(x, grad_out, grad_x, static_cast<int>(C), N, scale);
+            static_cast<unsigned>(cuda::ceil_div(C, kTile)), batch_blocks(B));
+  gram_backward_kernel<T>
+      <<<grid, kThreads, 0, s>>>(x, grad_out, grad_x, B, static_cast<int>(C), N, scale);
   cuda::check_launch("gram gram_backward_kernel");
 }
 
@@ -185,8 +195,8 @@ void forward(const double* x, double* out, int64_t B, int64_t C, int64_t N, doub
              int device, std::uintptr_t stream) {
   forward_impl(x, out, B, C, N, scale, device, stream);
 }
-void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,
-              int64_t N, float scale, int device, std::uintptr_t stream) {
+void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C, int64_t N,
+              float scale, int device, std::uintptr_t stream) {
   backward_impl(x, grad_out, grad_x, B, C, N, scale, device, stream);
 }
 void backward(const double* x, const double* grad_out, double* grad_x, int64_t B, int64_t C,

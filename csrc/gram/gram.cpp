@@ -12,9 +12,11 @@ void gram_forward(const TensorArg& x, const TensorArg& out, double scale, std::u
   if (x.device == DeviceKind::kCUDA) {
 #if defined(PYFAST_WITH_CUDA)
     if (x.dtype == DType::kFloat32)
-      gram_cuda::forward(x.ptr<float>(), out.ptr<float>(), B, C, N, float(scale), x.device_index, stream);
+      gram_cuda::forward(x.ptr<float>(), out.ptr<float>(), B, C, N, float(scale), x.device_index,
+                         stream);
     else
-      gram_cuda::forward(x.ptr<double>(), out.ptr<double>(), B, C, N, scale, x.device_index, stream);
+      gram_cuda::forward(x.ptr<double>(), out.ptr<double>(), B, C, N, scale, x.device_index,
+                         stream);
 #endif
     return;
   }
@@ -40,18 +42,18 @@ void gram_backward(const TensorArg& x, const TensorArg& grad_out, const TensorAr
       gram_cuda::backward(x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B, C, N,
                           float(scale), x.device_index, stream);
     else
-      gram_cuda::backward(x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(), B, C,
-                          N, scale, x.device_index, stream);
+      gram_cuda::backward(x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(), B, C, N,
+                          scale, x.device_index, stream);
 #endif
     return;
   }
   using namespace gram_cpu;
   if (x.dtype == DType::kFloat32)
-    PYFAST_ISA_DISPATCH(backward, x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B,
-                        C, N, float(scale));
+    PYFAST_ISA_DISPATCH(backward, x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B, C,
+                        N, float(scale));
   else
-    PYFAST_ISA_DISPATCH(backward, x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(),
-                        B, C, N, scale);
+    PYFAST_ISA_DISPATCH(backward, x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(), B,
+                        C, N, scale);
 }
 
 }  // namespace pyfast

@@ -20,14 +20,14 @@ void gram_backward(const TensorArg& x, const TensorArg& grad_out, const TensorAr
 namespace gram_cpu {
 // Raw kernels over F viewed as (B, C, N), row-major. Defined in gram/cpu.cpp,
 // compiled once per ISA.
-#define PYFAST_GRAM_CPU_DECLARE(ns)                                                           \
-  namespace ns {                                                                              \
-  void forward(const float* x, float* out, int64_t B, int64_t C, int64_t N, float scale);     \
-  void forward(const double* x, double* out, int64_t B, int64_t C, int64_t N, double scale);  \
-  void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,   \
-                int64_t N, float scale);                                                      \
+#define PYFAST_GRAM_CPU_DECLARE(ns)                                                            \
+  namespace ns {                                                                               \
+  void forward(const float* x, float* out, int64_t B, int64_t C, int64_t N, float scale);      \
+  void forward(const double* x, double* out, int64_t B, int64_t C, int64_t N, double scale);   \
+  void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,    \
+                int64_t N, float scale);                                                       \
   void backward(const double* x, const double* grad_out, double* grad_x, int64_t B, int64_t C, \
-                int64_t N, double scale);                                                     \
+                int64_t N, double scale);                                                      \
   }
 PYFAST_FOR_EACH_ISA(PYFAST_GRAM_CPU_DECLARE)
 #undef PYFAST_GRAM_CPU_DECLARE
@@ -35,12 +35,12 @@ PYFAST_FOR_EACH_ISA(PYFAST_GRAM_CPU_DECLARE)
 
 #if defined(PYFAST_WITH_CUDA)
 namespace gram_cuda {
-void forward(const float* x, float* out, int64_t B, int64_t C, int64_t N, float scale,
-             int device, std::uintptr_t stream);
+void forward(const float* x, float* out, int64_t B, int64_t C, int64_t N, float scale, int device,
+             std::uintptr_t stream);
 void forward(const double* x, double* out, int64_t B, int64_t C, int64_t N, double scale,
              int device, std::uintptr_t stream);
-void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,
-              int64_t N, float scale, int device, std::uintptr_t stream);
+void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C, int64_t N,
+              float scale, int device, std::uintptr_t stream);
 void backward(const double* x, const double* grad_out, double* grad_x, int64_t B, int64_t C,
               int64_t N, double scale, int device, std::uintptr_t stream);
 }  // namespace gram_cuda

@@ -301,12 +301,11 @@ void backward_any(const T* x, const T* go, T* gx, int64_t B, int64_t C, int64_t 
 void forward(const float* x, float* out, int64_t B, int64_t C, int64_t H, int64_t W, TvParams p) {
   forward_any(x, out, B, C, H, W, p);
 }
-void forward(const double* x, double* out, int64_t B, int64_t C, int64_t H, int64_t W,
-             TvParams p) {
+void forward(const double* x, double* out, int64_t B, int64_t C, int64_t H, int64_t W, TvParams p) {
   forward_any(x, out, B, C, H, W, p);
 }
-void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,
-              int64_t H, int64_t W, TvParams p) {
+void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C, int64_t H,
+              int64_t W, TvParams p) {
   backward_any(x, grad_out, grad_x, B, C, H, W, p);
 }
 void backward(const double* x, const double* grad_out, double* grad_x, int64_t B, int64_t C,

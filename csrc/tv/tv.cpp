@@ -39,8 +39,8 @@ void tv_forward(const TensorArg& x, const TensorArg& out, TvParams p, std::uintp
     PYFAST_ISA_DISPATCH(forward, x.ptr<double>(), out.ptr<double>(), B, C, H, W, p);
 }
 
-void tv_backward(const TensorArg& x, const TensorArg& grad_out, const TensorArg& grad_x,
-                 TvParams p, std::uintptr_t stream) {
+void tv_backward(const TensorArg& x, const TensorArg& grad_out, const TensorArg& grad_x, TvParams p,
+                 std::uintptr_t stream) {
   check_params(p);
   check_same_dtype_device(x, grad_out);
   check_same_dtype_device(x, grad_x);
@@ -52,22 +52,22 @@ void tv_backward(const TensorArg& x, const TensorArg& grad_out, const TensorArg&
   if (x.device == DeviceKind::kCUDA) {
 #if defined(PYFAST_WITH_CUDA)
     if (x.dtype == DType::kFloat32)
-      tv_cuda::backward(x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B, C, H, W,
-                        p, x.device_index, stream);
+      tv_cuda::backward(x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B, C, H, W, p,
+                        x.device_index, stream);
     else
-      tv_cuda::backward(x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(), B, C, H,
-                        W, p, x.device_index, stream);
+      tv_cuda::backward(x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(), B, C, H, W,
+                        p, x.device_index, stream);
 #endif
     return;
   }
   (void)stream;
   using namespace tv_cpu;
   if (x.dtype == DType::kFloat32)
-    PYFAST_ISA_DISPATCH(backward, x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B,
-                        C, H, W, p);
+    PYFAST_ISA_DISPATCH(backward, x.ptr<float>(), grad_out.ptr<float>(), grad_x.ptr<float>(), B, C,
+                        H, W, p);
   else
-    PYFAST_ISA_DISPATCH(backward, x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(),
-                        B, C, H, W, p);
+    PYFAST_ISA_DISPATCH(backward, x.ptr<double>(), grad_out.ptr<double>(), grad_x.ptr<double>(), B,
+                        C, H, W, p);
 }
 
 }  // namespace pyfast

@@ -45,10 +45,10 @@ PYFAST_FOR_EACH_ISA(PYFAST_TV_CPU_DECLARE)
 namespace tv_cuda {
 void forward(const float* x, float* out, int64_t B, int64_t C, int64_t H, int64_t W, TvParams p,
              int device, std::uintptr_t stream);
-void forward(const double* x, double* out, int64_t B, int64_t C, int64_t H, int64_t W,
-             TvParams p, int device, std::uintptr_t stream);
-void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C,
-              int64_t H, int64_t W, TvParams p, int device, std::uintptr_t stream);
+void forward(const double* x, double* out, int64_t B, int64_t C, int64_t H, int64_t W, TvParams p,
+             int device, std::uintptr_t stream);
+void backward(const float* x, const float* grad_out, float* grad_x, int64_t B, int64_t C, int64_t H,
+              int64_t W, TvParams p, int device, std::uintptr_t stream);
 void backward(const double* x, const double* grad_out, double* grad_x, int64_t B, int64_t C,
               int64_t H, int64_t W, TvParams p, int device, std::uintptr_t stream);
 }  // namespace tv_cuda
