@@ -36,6 +36,23 @@ struct Vec<float> {
     return {_mm512_maskz_mov_ps(static_cast<__mmask16>((1u << n) - 1u), v)};
   }
   float sum() const { return _mm512_reduce_add_ps(v); }
+  // Lane i of the result is v[i].sum(), for kWidth vectors: a transpose-and-add tree.
+  static Vec sum_each(const Vec* v) {
+    __m512 l1[8], l2[4], l3[2];
+    for (int k = 0; k < 8; ++k)
+      l1[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k].v, v[2 * k + 1].v),
+                            _mm512_unpackhi_ps(v[2 * k].v, v[2 * k + 1].v));
+    for (int k = 0; k < 4; ++k) {
+      const __m512d a = _mm512_castps_pd(l1[2 * k]), b = _mm512_castps_pd(l1[2 * k + 1]);
+      l2[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                            _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    for (int k = 0; k < 2; ++k)
+      l3[k] = _mm512_add_ps(_mm512_shuffle_f32x4(l2[2 * k], l2[2 * k + 1], 0x88),
+                            _mm512_shuffle_f32x4(l2[2 * k], l2[2 * k + 1], 0xDD));
+    return {_mm512_add_ps(_mm512_shuffle_f32x4(l3[0], l3[1], 0x88),
+                          _mm512_shuffle_f32x4(l3[0], l3[1], 0xDD))};
+  }
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
@@ -63,6 +80,17 @@ struct Vec<double> {
     return {_mm512_maskz_mov_pd(static_cast<__mmask8>((1u << n) - 1u), v)};
   }
   double sum() const { return _mm512_reduce_add_pd(v); }
+  static Vec sum_each(const Vec* v) {
+    __m512d l1[4], l2[2];
+    for (int k = 0; k < 4; ++k)
+      l1[k] = _mm512_add_pd(_mm512_unpacklo_pd(v[2 * k].v, v[2 * k + 1].v),
+                            _mm512_unpackhi_pd(v[2 * k].v, v[2 * k + 1].v));
+    for (int k = 0; k < 2; ++k)
+      l2[k] = _mm512_add_pd(_mm512_shuffle_f64x2(l1[2 * k], l1[2 * k + 1], 0x88),
+                            _mm512_shuffle_f64x2(l1[2 * k], l1[2 * k + 1], 0xDD));
+    return {_mm512_add_pd(_mm512_shuffle_f64x2(l2[0], l2[1], 0x88),
+                          _mm512_shuffle_f64x2(l2[0], l2[1], 0xDD))};
+  }
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_pd(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
@@ -107,6 +135,19 @@ struct Vec<float> {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  static Vec sum_each(const Vec* v) {
+    __m256 l1[4], l2[2];
+    for (int k = 0; k < 4; ++k)
+      l1[k] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * k].v, v[2 * k + 1].v),
+                            _mm256_unpackhi_ps(v[2 * k].v, v[2 * k + 1].v));
+    for (int k = 0; k < 2; ++k) {
+      const __m256d a = _mm256_castps_pd(l1[2 * k]), b = _mm256_castps_pd(l1[2 * k + 1]);
+      l2[k] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(a, b)),
+                            _mm256_castpd_ps(_mm256_unpackhi_pd(a, b)));
+    }
+    return {_mm256_add_ps(_mm256_permute2f128_ps(l2[0], l2[1], 0x20),
+                          _mm256_permute2f128_ps(l2[0], l2[1], 0x31))};
+  }
   friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
@@ -136,6 +177,13 @@ struct Vec<double> {
   double sum() const {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+  static Vec sum_each(const Vec* v) {
+    const __m256d a =
+        _mm256_add_pd(_mm256_unpacklo_pd(v[0].v, v[1].v), _mm256_unpackhi_pd(v[0].v, v[1].v));
+    const __m256d b =
+        _mm256_add_pd(_mm256_unpacklo_pd(v[2].v, v[3].v), _mm256_unpackhi_pd(v[2].v, v[3].v));
+    return {_mm256_add_pd(_mm256_permute2f128_pd(a, b, 0x20), _mm256_permute2f128_pd(a, b, 0x31))};
   }
   friend Vec operator+(Vec a, Vec b) { return {_mm256_add_pd(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_pd(a.v, b.v)}; }
@@ -183,6 +231,11 @@ struct Vec {
     T s = 0;
     for (int i = 0; i < kWidth; ++i) s += v[i];
     return s;
+  }
+  static Vec sum_each(const Vec* vs) {
+    Vec r;
+    for (int i = 0; i < kWidth; ++i) r.v[i] = vs[i].sum();
+    return r;
   }
 #define PYFAST_VEC_BINOP(op)                                    \
   friend Vec operator op(Vec a, Vec b) {                        \

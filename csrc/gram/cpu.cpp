@@ -3,9 +3,11 @@
 // Forward (SYRK, one triangle): G = F F^T with F (C, N) row-major. Both operands
 // are rows of F, contiguous along the reduction axis, so the micro-kernel is a
 // 4x4 block of dot products vectorised along N: no packing, 8 loads per 16
-// FMAs. N is cut into chunks that fit in L2; work items are (chunk, pair of
-// tile rows), the pair (u, T-1-u) giving every item the same number of tiles.
-// Each thread accumulates into a private float64 triangle, reduced at the end.
+// FMAs, and one transpose-tree reduction per tile and chunk. N is cut into
+// chunks that fit in L2; within a chunk, threads share out pairs of tile rows,
+// the pair (u, T-1-u) giving every item the same number of tiles, so every
+// tile has a single owner and needs no private copy; tiles accumulate across
+// chunks in float64.
 //
 // Backward (GEMM): dX = S F with S = (dG + dG^T) * scale, (C, C). Classic
 // outer-product micro-kernel (MR rows x 2 vectors), S packed by MR-row panels,
@@ -25,13 +27,16 @@ namespace {
 using simd::Vec;
 
 constexpr int kDotTile = 4;                 // forward micro-tile: 4 x 4 dot products
-constexpr int64_t kChunkBytes = 1 << 20;    // bytes of F per forward chunk (L2-sized)
+constexpr int64_t kChunkBytes = 512 << 10;  // bytes of F per forward chunk (2 fit in L2)
 constexpr int64_t kPanelBytes = 512 << 10;  // bytes of packed F per backward block
 
 // tile[r][c] = sum_{k0 <= k < k1} a[r][k] * b[c][k] for r, c < kDotTile.
-template <typename T>
+// With kPrefetch, also pulls a's rows `ahead` elements further (the next chunk)
+// towards L2 while computing, so that chunks after the first arrive from
+// memory overlapped with the arithmetic.
+template <typename T, bool kPrefetch>
 inline void dot_tile(const T* const a[kDotTile], const T* const b[kDotTile], int64_t k0, int64_t k1,
-                     T tile[kDotTile][kDotTile]) {
+                     int64_t ahead, T tile[kDotTile][kDotTile]) {
   using V = Vec<T>;
   constexpr int W = V::kWidth;
   V acc[kDotTile][kDotTile];
@@ -43,7 +48,10 @@ inline void dot_tile(const T* const a[kDotTile], const T* const b[kDotTile], int
   for (; k + W <= k1; k += W) {
     V av[kDotTile];
 #pragma GCC unroll 4
-    for (int r = 0; r < kDotTile; ++r) av[r] = V::load(a[r] + k);
+    for (int r = 0; r < kDotTile; ++r) {
+      if constexpr (kPrefetch) __builtin_prefetch(a[r] + k + ahead, 0, 2);
+      av[r] = V::load(a[r] + k);
+    }
 #pragma GCC unroll 4
     for (int c = 0; c < kDotTile; ++c) {
       const V bv = V::load(b[c] + k);
@@ -60,17 +68,19 @@ inline void dot_tile(const T* const a[kDotTile], const T* const b[kDotTile], int
       for (int r = 0; r < kDotTile; ++r) acc[r][c] = V::fma(av[r], bv, acc[r][c]);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < kDotTile; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < kDotTile; ++c) tile[r][c] = acc[r][c].sum();
+  // Horizontal sums of the 16 accumulators, kWidth at a time, by a transpose tree.
+  static_assert((kDotTile * kDotTile) % W == 0, "tile must be a multiple of the vector width");
+  const V* flat = &acc[0][0];
+  T* out = &tile[0][0];
+  for (int i = 0; i < kDotTile * kDotTile; i += W) V::sum_each(flat + i).store(out + i);
 }
 
 template <typename T>
 int64_t forward_chunk(int64_t C, int64_t N) {
   constexpr int64_t W = Vec<T>::kWidth;
   int64_t kc = kChunkBytes / (C * static_cast<int64_t>(sizeof(T)));
-  kc = std::max<int64_t>(kc / W * W, 64 * W);
+  // Each chunk ends with a horizontal reduction per tile: keep chunks long.
+  kc = std::max<int64_t>(kc / W * W, 1024);
   return std::min(kc, N);
 }
 
@@ -80,22 +90,27 @@ void forward_impl(const T* x, T* out, int64_t B, int64_t C, int64_t N, T scale) 
   const int64_t units = ceil_div(tiles, 2);  // unit u covers tile rows u and tiles-1-u
   const int64_t kc = forward_chunk<T>(C, N);
   const int64_t chunks = ceil_div(N, kc);
-  const int64_t items = chunks * units;
+  // With several chunks, tiles accumulate in float64 between them; with one,
+  // each tile is final and goes straight to the output.
+  std::vector<double> sums(chunks > 1 ? static_cast<size_t>(C * C) : 0);
   const int nthreads =
-      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), items)));
-  std::vector<double> partial(static_cast<size_t>(nthreads) * C * C);
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), units)));
 
 #pragma omp parallel num_threads(nthreads)
-  {
-    double* acc = partial.data() + static_cast<size_t>(thread_id()) * C * C;
-    for (int64_t b = 0; b < B; ++b) {
-      const T* f = x + b * C * N;
-      std::fill(acc, acc + C * C, 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const T* f = x + b * C * N;
+    T* g = out + b * C * C;
+    if (chunks > 1) {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < C; ++i)
+        std::fill(sums.data() + i * C, sums.data() + (i + 1) * C, 0.0);
+    }
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      const int64_t k0 = chunk * kc;
+      const int64_t k1 = std::min(N, k0 + kc);
+      // Within a chunk every tile belongs to one unit, hence to one thread.
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        const int64_t k0 = (item / units) * kc;
-        const int64_t k1 = std::min(N, k0 + kc);
-        const int64_t unit = item % units;
+      for (int64_t unit = 0; unit < units; ++unit) {
         const int64_t rows[2] = {unit, tiles - 1 - unit};
         for (int which = 0; which < (rows[0] == rows[1] ? 1 : 2); ++which) {
           const int64_t i0 = rows[which] * kDotTile;
@@ -105,28 +120,33 @@ void forward_impl(const T* x, T* out, int64_t B, int64_t C, int64_t N, T scale) 
             const T* bp[kDotTile];
             for (int c = 0; c < kDotTile; ++c) bp[c] = f + std::min(j0 + c, C - 1) * N;
             T tile[kDotTile][kDotTile];
-            dot_tile<T>(a, bp, k0, k1, tile);
+            // The diagonal tile reads each of the unit's rows first: it fetches their next chunk.
+            if (j0 == i0 && chunk + 1 < chunks)
+              dot_tile<T, true>(a, bp, k0, k1, kc, tile);
+            else
+              dot_tile<T, false>(a, bp, k0, k1, 0, tile);
             for (int r = 0; r < kDotTile && i0 + r < C; ++r)
-              for (int c = 0; c < kDotTile && j0 + c < C; ++c)
-                if (i0 + r <= j0 + c) acc[(i0 + r) * C + (j0 + c)] += tile[r][c];
+              for (int c = 0; c < kDotTile && j0 + c < C; ++c) {
+                const int64_t i = i0 + r, j = j0 + c;
+                if (i > j) continue;
+                if (chunks > 1)
+                  sums[i * C + j] += tile[r][c];
+                else
+                  g[i * C + j] = tile[r][c] * scale;
+              }
           }
         }
       }
-      // Sum the threads' triangles, scale and mirror into out[b].
-      T* g = out + b * C * C;
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < C; ++i) {
-        for (int64_t j = i; j < C; ++j) {
-          double s = 0.0;
-          for (int t = 0; t < nthreads; ++t)
-            s += partial[static_cast<size_t>(t) * C * C + i * C + j];
-          g[i * C + j] = static_cast<T>(s) * scale;
-        }
-      }
+    }
+    if (chunks > 1) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < C; ++i)
-        for (int64_t j = 0; j < i; ++j) g[i * C + j] = g[j * C + i];
+        for (int64_t j = i; j < C; ++j) g[i * C + j] = static_cast<T>(sums[i * C + j]) * scale;
     }
+    // Mirror the upper triangle (complete after the loop's barrier) into the lower.
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < C; ++i)
+      for (int64_t j = 0; j < i; ++j) g[i * C + j] = g[j * C + i];
   }
 }
 
