@@ -35,6 +35,15 @@ struct Vec<float> {
   Vec keep_first(int n) const {
     return {_mm512_maskz_mov_ps(static_cast<__mmask16>((1u << n) - 1u), v)};
   }
+  // (cur[1], ..., cur[W-1], next[0]) and (prev[W-1], cur[0], ..., cur[W-2]).
+  static Vec shift_in_next(Vec cur, Vec next) {
+    return {_mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(next.v), _mm512_castps_si512(cur.v), 1))};
+  }
+  static Vec shift_in_prev(Vec prev, Vec cur) {
+    return {_mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(cur.v), _mm512_castps_si512(prev.v), 15))};
+  }
   float sum() const { return _mm512_reduce_add_ps(v); }
   // Lane i of the result is v[i].sum(), for kWidth vectors: a transpose-and-add tree.
   static Vec sum_each(const Vec* v) {
@@ -78,6 +87,14 @@ struct Vec<double> {
   }
   Vec keep_first(int n) const {
     return {_mm512_maskz_mov_pd(static_cast<__mmask8>((1u << n) - 1u), v)};
+  }
+  static Vec shift_in_next(Vec cur, Vec next) {
+    return {_mm512_castsi512_pd(
+        _mm512_alignr_epi64(_mm512_castpd_si512(next.v), _mm512_castpd_si512(cur.v), 1))};
+  }
+  static Vec shift_in_prev(Vec prev, Vec cur) {
+    return {_mm512_castsi512_pd(
+        _mm512_alignr_epi64(_mm512_castpd_si512(cur.v), _mm512_castpd_si512(prev.v), 7))};
   }
   double sum() const { return _mm512_reduce_add_pd(v); }
   static Vec sum_each(const Vec* v) {
@@ -129,6 +146,14 @@ struct Vec<float> {
   Vec keep_first(int n) const {
     return {_mm256_and_ps(v, _mm256_castsi256_ps(detail::first_lanes_32(n)))};
   }
+  static Vec shift_in_next(Vec cur, Vec next) {
+    const __m256i t = _mm256_castps_si256(_mm256_permute2f128_ps(cur.v, next.v, 0x21));
+    return {_mm256_castsi256_ps(_mm256_alignr_epi8(t, _mm256_castps_si256(cur.v), 4))};
+  }
+  static Vec shift_in_prev(Vec prev, Vec cur) {
+    const __m256i t = _mm256_castps_si256(_mm256_permute2f128_ps(prev.v, cur.v, 0x21));
+    return {_mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(cur.v), t, 12))};
+  }
   float sum() const {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -173,6 +198,14 @@ struct Vec<double> {
   }
   Vec keep_first(int n) const {
     return {_mm256_and_pd(v, _mm256_castsi256_pd(detail::first_lanes_64(n)))};
+  }
+  static Vec shift_in_next(Vec cur, Vec next) {
+    const __m256i t = _mm256_castpd_si256(_mm256_permute2f128_pd(cur.v, next.v, 0x21));
+    return {_mm256_castsi256_pd(_mm256_alignr_epi8(t, _mm256_castpd_si256(cur.v), 8))};
+  }
+  static Vec shift_in_prev(Vec prev, Vec cur) {
+    const __m256i t = _mm256_castpd_si256(_mm256_permute2f128_pd(prev.v, cur.v, 0x21));
+    return {_mm256_castsi256_pd(_mm256_alignr_epi8(_mm256_castpd_si256(cur.v), t, 8))};
   }
   double sum() const {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -225,6 +258,18 @@ struct Vec {
   Vec keep_first(int n) const {
     Vec r = *this;
     for (int i = n; i < kWidth; ++i) r.v[i] = T(0);
+    return r;
+  }
+  static Vec shift_in_next(Vec cur, Vec next) {
+    Vec r;
+    for (int i = 0; i + 1 < kWidth; ++i) r.v[i] = cur.v[i + 1];
+    r.v[kWidth - 1] = next.v[0];
+    return r;
+  }
+  static Vec shift_in_prev(Vec prev, Vec cur) {
+    Vec r;
+    r.v[0] = prev.v[kWidth - 1];
+    for (int i = 1; i < kWidth; ++i) r.v[i] = cur.v[i - 1];
     return r;
   }
   T sum() const {

@@ -56,26 +56,40 @@ struct Power {
   Vec<T> weight(Vec<T> s) const { return s; }  // unused (kVector == false)
 };
 
-// Differences at row[j, j + n) with n <= kWidth valid lanes (the rest zero).
-// `below` is the next row, or `row` itself for the last row (so that dy == 0).
-template <typename T>
-struct Diffs {
-  Vec<T> dx, dy;
-};
-
-template <typename T>
-inline Diffs<T> diffs_full(const T* row, const T* below, int64_t j) {  // needs j + kWidth < W
+// Walks one row in vectors, loading each element once: the left and right
+// neighbours come from register shifts of the current and adjacent vectors.
+// For each vector at column j it calls body(j, n, n_right, cur, left, right):
+//   cur   = row[j, j + n)        (n == kWidth except for the last vector; zero-padded)
+//   left  = row[j - 1, ...)      (left[0] == row[0] at j == 0, so that x - left == 0 there)
+//   right = row[j + 1, ...)      (valid in the first n_right lanes: past the row's end there
+//                                 is no right neighbour)
+template <typename T, typename Body>
+inline void walk_row(const T* row, int64_t W, Body&& body) {
   using V = Vec<T>;
-  const V a = V::load(row + j);
-  return {V::load(row + j + 1) - a, V::load(below + j) - a};
+  constexpr int VW = V::kWidth;
+  V prev = V::set1(row[0]);
+  V cur = W >= VW ? V::load(row) : V::load_partial(row, static_cast<int>(W));
+  int64_t j = 0;
+  for (; j + VW < W; j += VW) {
+    const int64_t rest = W - j - VW;  // elements after this vector, >= 1
+    const V next =
+        rest >= VW ? V::load(row + j + VW) : V::load_partial(row + j + VW, static_cast<int>(rest));
+    body(j, VW, VW, cur, V::shift_in_prev(prev, cur), V::shift_in_next(cur, next));
+    prev = cur;
+    cur = next;
+  }
+  const int n = static_cast<int>(W - j);  // 1 <= n <= VW
+  body(j, n, n - 1, cur, V::shift_in_prev(prev, cur), V::shift_in_next(cur, V::zero()));
 }
 
 template <typename T>
-inline Diffs<T> diffs_tail(const T* row, const T* below, int64_t j, int n) {  // j + n == W
-  using V = Vec<T>;
-  const V a = V::load_partial(row + j, n);
-  const V dx = (V::load_partial(row + j + 1, n - 1) - a).keep_first(n - 1);
-  return {dx, V::load_partial(below + j, n) - a};
+inline Vec<T> load_n(const T* p, int n) {
+  return n == Vec<T>::kWidth ? Vec<T>::load(p) : Vec<T>::load_partial(p, n);
+}
+
+template <typename T>
+inline Vec<T> first_lanes(Vec<T> v, int n) {
+  return n == Vec<T>::kWidth ? v : v.keep_first(n);
 }
 
 template <typename T>
@@ -83,55 +97,46 @@ inline T scalar_dx(const T* row, int64_t j, int64_t W) {
   return j + 1 < W ? row[j + 1] - row[j] : T(0);
 }
 
-// Sum of phi over one row.
+// Sum of phi over one row. `below` is the next row, or `row` itself for the
+// last row (so that dy == 0 there).
 template <typename T, typename P>
 double row_sum(const T* row, const T* below, int64_t W, const P& p) {
   using V = Vec<T>;
-  constexpr int VW = V::kWidth;
-  double total = 0.0;
   if constexpr (P::kVector) {
-    V acc0 = V::zero(), acc1 = V::zero();
-    int64_t j = 0;
-    for (; j + 2 * VW < W; j += 2 * VW) {
-      const Diffs<T> d0 = diffs_full(row, below, j), d1 = diffs_full(row, below, j + VW);
-      acc0 = acc0 + p.value(V::fma(d0.dx, d0.dx, d0.dy * d0.dy));
-      acc1 = acc1 + p.value(V::fma(d1.dx, d1.dx, d1.dy * d1.dy));
-    }
-    for (; j + VW < W; j += VW) {
-      const Diffs<T> d = diffs_full(row, below, j);
-      acc0 = acc0 + p.value(V::fma(d.dx, d.dx, d.dy * d.dy));
-    }
-    const int n = static_cast<int>(W - j);  // 1 <= n <= VW
-    const Diffs<T> d = diffs_tail(row, below, j, n);
-    acc1 = acc1 + p.value(V::fma(d.dx, d.dx, d.dy * d.dy)).keep_first(n);
-    total = static_cast<double>((acc0 + acc1).sum());
+    V acc = V::zero();
+    walk_row(row, W, [&](int64_t j, int n, int n_right, V cur, V, V right) {
+      const V dx = first_lanes(right - cur, n_right);
+      const V dy = load_n(below + j, n) - cur;
+      acc = acc + first_lanes(p.value(V::fma(dx, dx, dy * dy)), n);
+    });
+    return static_cast<double>(acc.sum());
   } else {
+    double total = 0.0;
     for (int64_t j = 0; j < W; ++j) {
       const T dx = scalar_dx(row, j, W), dy = below[j] - row[j];
       total += static_cast<double>(p.value(dx * dx + dy * dy));
     }
+    return total;
   }
-  return total;
 }
 
 // wx[j] = w(s) dx and wy[j] = w(s) dy along one row.
 template <typename T, typename P>
 void row_weights(const T* row, const T* below, int64_t W, const P& p, T* wx, T* wy) {
   using V = Vec<T>;
-  constexpr int VW = V::kWidth;
   if constexpr (P::kVector) {
-    int64_t j = 0;
-    for (; j + VW < W; j += VW) {
-      const Diffs<T> d = diffs_full(row, below, j);
-      const V w = p.weight(V::fma(d.dx, d.dx, d.dy * d.dy));
-      (w * d.dx).store(wx + j);
-      (w * d.dy).store(wy + j);
-    }
-    const int n = static_cast<int>(W - j);
-    const Diffs<T> d = diffs_tail(row, below, j, n);
-    const V w = p.weight(V::fma(d.dx, d.dx, d.dy * d.dy));
-    (w * d.dx).store_partial(wx + j, n);
-    (w * d.dy).store_partial(wy + j, n);
+    walk_row(row, W, [&](int64_t j, int n, int n_right, V cur, V, V right) {
+      const V dx = first_lanes(right - cur, n_right);
+      const V dy = load_n(below + j, n) - cur;
+      const V w = p.weight(V::fma(dx, dx, dy * dy));
+      if (n == V::kWidth) {
+        (w * dx).store(wx + j);
+        (w * dy).store(wy + j);
+      } else {
+        (w * dx).store_partial(wx + j, n);
+        (w * dy).store_partial(wy + j, n);
+      }
+    });
   } else {
     for (int64_t j = 0; j < W; ++j) {
       const T dx = scalar_dx(row, j, W), dy = below[j] - row[j];
@@ -164,32 +169,15 @@ void row_grad(const T* wx_shifted, const T* wx, const T* wy, const T* wy_above, 
 template <typename T>
 void row_grad_squared(const T* row, const T* above, const T* below, int64_t W, T g, T* out) {
   using V = Vec<T>;
-  constexpr int VW = V::kWidth;
-  const T g2 = T(2) * g;
-  auto scalar = [&](int64_t j) {
-    const T c = row[j];
-    T s = (c - above[j]) + (c - below[j]);
-    if (j > 0) s += c - row[j - 1];
-    if (j + 1 < W) s += c - row[j + 1];
-    out[j] = g2 * s;
-  };
-  scalar(0);
-  const V gv = V::set1(g2);
-  int64_t j = 1;
-  for (; j + VW < W; j += VW) {
-    const V c = V::load(row + j);
-    const V s = (c - V::load(row + j - 1)) + (c - V::load(row + j + 1)) +
-                ((c - V::load(above + j)) + (c - V::load(below + j)));
-    (gv * s).store(out + j);
-  }
-  if (j < W) {
-    const int n = static_cast<int>(W - j);
-    const V c = V::load_partial(row + j, n);
-    const V right = (c - V::load_partial(row + j + 1, n - 1)).keep_first(n - 1);
-    const V s = (c - V::load_partial(row + j - 1, n)) + right +
-                ((c - V::load_partial(above + j, n)) + (c - V::load_partial(below + j, n)));
-    (gv * s).store_partial(out + j, n);
-  }
+  const V g2 = V::set1(T(2) * g);
+  walk_row(row, W, [&](int64_t j, int n, int n_right, V cur, V left, V right) {
+    const V s = ((cur - left) + first_lanes(cur - right, n_right)) +
+                ((cur - load_n(above + j, n)) + (cur - load_n(below + j, n)));
+    if (n == V::kWidth)
+      (g2 * s).store(out + j);
+    else
+      (g2 * s).store_partial(out + j, n);
+  });
 }
 
 // Items: `blocks` row blocks of `rows` rows in each of the B*C planes.
