@@ -52,8 +52,15 @@ class Peaks:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def merge_max(self, other: "Peaks") -> "Peaks":
+        """The better of two measurements of each ceiling (a ceiling is a maximum)."""
+        return Peaks(
+            gemm_gflops={k: max(v, other.gemm_gflops[k]) for k, v in self.gemm_gflops.items()},
+            copy_gbps=max(self.copy_gbps, other.copy_gbps),
+        )
 
-def gemm_gflops(device: torch.device, dtype: torch.dtype, repeats: int = 7) -> float:
+
+def gemm_gflops(device: torch.device, dtype: torch.dtype, repeats: int = 9) -> float:
     """GFLOP/s of a large square matmul, best of ``repeats`` (TF32 off: true fp32 FMA rate)."""
     n = 8192 if device.type == "cuda" else 2048
     a = torch.randn(n, n, device=device, dtype=dtype)

@@ -21,6 +21,7 @@ def time_alternating(
     repeats: int = 9,
     rounds: int = 3,
     statistic: Callable[[list[float]], float] = statistics.median,
+    min_seconds: float = 0.0,
 ) -> dict[str, float]:
     """Median seconds of one call of each function, measured in alternating blocks.
 
@@ -29,7 +30,10 @@ def time_alternating(
     all, spread over the rounds). Blocks measure each function in its steady
     state, as a training loop calls it (allocator and caches warmed by its own
     calls, not by the other function's), while alternation spreads drifts of
-    the machine (clock, background load) over all functions alike.
+    the machine (clock, background load) over all functions alike. With
+    ``min_seconds``, each function's blocks are extended until its timed calls
+    add up to at least that long, so that fast functions get enough samples
+    for a stable median.
 
     Returns:
         name -> ``statistic`` (default: the median) of the wall-clock seconds of one call.
@@ -41,10 +45,14 @@ def time_alternating(
         for name, fn in fns.items():
             for _ in range(warmup):
                 fn()
-            for _ in range(count):
+            spent, done = 0.0, 0
+            while done < count or spent < min_seconds / rounds:
                 synchronize(device)
                 start = time.perf_counter()
                 fn()
                 synchronize(device)
-                samples[name].append(time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                samples[name].append(elapsed)
+                spent += elapsed
+                done += 1
     return {name: statistic(values) for name, values in samples.items()}
