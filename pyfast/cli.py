@@ -53,24 +53,19 @@ def _cmd_bench_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     kernels.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     kernels.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
     kernels.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
-    kernels.add_argument("--repeats", type=_positive_int, default=9, help="timed repeats per case (default: 9)")
-    kernels.add_argument("--warmup", type=_non_negative_int, default=2, help="untimed runs first (default: 2)")
+    kernels.add_argument("--repeats", type=_int_at_least(1), default=9, help="timed repeats per case (default: 9)")
+    kernels.add_argument("--warmup", type=_int_at_least(0), default=2, help="untimed runs first (default: 2)")
     kernels.add_argument("--quick", action="store_true", help="tiny shapes: check the harness, not the speed")
     kernels.add_argument("--check-targets", action="store_true", help="exit non-zero if a target is missed")
     kernels.add_argument("--no-progress", action="store_true", help="hide the progress bar")
