@@ -9,13 +9,16 @@ BIN         := $(VENV)/bin
 # NVIDIA driver answers. Override with e.g. `make TORCH_SPEC="torch==2.13.0" test`.
 HAVE_GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 TORCH_SPEC  ?= $(if $(HAVE_GPU),torch,torch==2.13.0)
+ORT_SPEC    ?= $(if $(HAVE_GPU),onnxruntime-gpu,onnxruntime)
+RUNTIME_DEPS := numpy tqdm pillow opencv-python-headless onnx $(ORT_SPEC)
+TEST_DEPS    := pytest hypothesis
 EXT_SOURCES := $(shell find csrc -type f) CMakeLists.txt pyproject.toml
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: demo bench test test-cuda build clean help
 
 help:
-	@echo "make demo    run the main job (the kernel benchmark for now) on the embedded defaults"
+	@echo "make demo    run the main job: every shipped style on the sample photos (contact sheet + timings)"
 	@echo "make test    run the test suite"
 	@echo "make bench   run every benchmark suite, writing JSON under out/"
 	@echo "make build   (re)build the compiled extension"
@@ -27,7 +30,7 @@ $(BIN)/python:
 
 $(VENV)/.deps: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet scikit-build-core pybind11 cmake ninja numpy tqdm pytest hypothesis onnx
+	$(BIN)/python -m pip install --quiet scikit-build-core pybind11 cmake ninja $(RUNTIME_DEPS) $(TEST_DEPS)
 	touch $@
 
 $(VENV)/.built: $(VENV)/.deps $(EXT_SOURCES)
@@ -37,10 +40,12 @@ $(VENV)/.built: $(VENV)/.deps $(EXT_SOURCES)
 build: $(VENV)/.built
 
 demo: build
-	$(BIN)/pyfast bench kernels --json out/bench/kernels.json
+	$(BIN)/pyfast demo --out out/demo
 
 bench: build
 	$(BIN)/pyfast bench kernels --json out/bench/kernels.json --markdown out/bench/kernels.md
+	$(BIN)/pyfast bench inference --json out/bench/inference.json --markdown out/bench/inference.md
+	$(BIN)/pyfast bench training --json out/bench/training.json --markdown out/bench/training.md
 
 test: build
 	$(BIN)/python -m pytest -q

@@ -16,7 +16,7 @@ from ._ext import build_info
 
 __version__: str = build_info()["version"]
 
-_SUBMODULES = ("ops", "bench", "cli")
+_SUBMODULES = ("ops", "models", "style", "onnx", "runtime", "data", "zoo", "demo", "bench", "cli")
 
 __all__ = ["build_info", "__version__", *_SUBMODULES]
 

@@ -31,25 +31,177 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_bench_kernels(args: argparse.Namespace) -> int:
     from .bench.kernels import format_kernel_report, run_kernel_suite
-    from .bench.report import write_json
 
     report = run_kernel_suite(
         device=args.device, warmup=args.warmup, repeats=args.repeats, quick=args.quick, progress=not args.no_progress
     )
-    text = format_kernel_report(report)
-    print(text)
-    if args.json:
-        path = write_json(args.json, report)
-        print(f"\nwrote {path}")
-    if args.markdown:
-        from pathlib import Path
-
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.markdown}")
+    _finish_report(args, report, format_kernel_report(report))
     if args.check_targets and not all(t["met"] for t in report["targets"]):
         missed = ", ".join(t["name"] for t in report["targets"] if not t["met"])
         raise UsageError(f"targets missed: {missed}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import list_styles
+
+    styles = list_styles()
+    if not styles:
+        raise UsageError("no style models are shipped with this installation")
+    from .bench.report import markdown_table
+
+    print(markdown_table(
+        ["name", "width", "description", "onnx"],
+        [[s.name, s.width, s.description, str(s.onnx)] for s in styles],
+    ))
+    return 0
+
+
+def _cmd_train_style(args: argparse.Namespace) -> int:
+    from .style.losses import LossWeights
+    from .style.train import TrainConfig, train_style
+
+    config = TrainConfig(
+        style=args.style, content_dir=args.content_dir, out_dir=args.out_dir, name=args.name,
+        image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
+        epochs=args.epochs, steps=args.steps, lr=args.lr,
+        weights=LossWeights(args.content_weight, args.style_weight, args.tv_weight),
+        width=args.width, vgg_weights=args.vgg_weights, loss_width=args.loss_width, augment=args.augment,
+        teacher=args.teacher, distill_weight=args.distill_weight, checkpoint_every=args.checkpoint_every,
+        preview_every=args.preview_every, resume=args.resume, seed=args.seed, device=args.device,
+        amp=not args.no_amp, workers=args.workers,
+    )
+    path = train_style(config, progress=not args.no_progress)
+    print(f"saved {path}")
+    if args.export:
+        from .onnx import export_style
+        from .style import load_checkpoint
+
+        report = export_style(load_checkpoint(path), path.with_suffix(".onnx"), style=config.name or path.stem)
+        print(report.summary())
+    return 0
+
+
+def _load_style_model(spec: str):
+    """A TransformerNet from a .pth path or a shipped model's name."""
+    from pathlib import Path
+
+    from .style import load_checkpoint
+    from .zoo import get_style
+
+    path = Path(spec)
+    if path.suffix.lower() in (".pth", ".pt") or path.exists():
+        return load_checkpoint(path), path.stem
+    entry = get_style(spec)
+    return load_checkpoint(entry.weights), entry.name
+
+
+def _cmd_export_style(args: argparse.Namespace) -> int:
+    from .onnx import export_style
+
+    model, name = _load_style_model(args.model)
+    report = export_style(model, args.output, style=args.name or name, opset=args.opset, fp16=args.fp16,
+                          verify=not args.no_verify)
+    print(report.summary())
+    return 0
+
+
+def _cmd_stylize(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .data.images import IMAGE_SUFFIXES
+    from .runtime import Engine
+    from .runtime.stylize import VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, stylize_images, stylize_video
+    from .zoo import resolve_model
+
+    options = StylizeOptions(max_size=args.max_size or None, oversize=args.oversize, strength=args.strength,
+                             preserve_color=args.preserve_color, batch_size=args.batch_size)
+    files = collect_inputs(args.inputs)
+    out = Path(args.output)
+    single_output = None
+    if len(files) == 1 and out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        single_output, out = out, out.parent
+    model_path = _model_onnx(args.model, Path(tempfile.mkdtemp(prefix="pyfast-")), args.fp16)
+    engine = Engine(model_path, providers=args.provider, threads=args.threads)
+    stylizer = Stylizer(engine, options)
+    images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    videos = [(p, root) for p, root in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    if images:
+        stylize_images(stylizer, images, out, single_output if not videos else None, progress=not args.no_progress)
+    for source, root in videos:
+        target = single_output or (out / (source.relative_to(root) if root else Path(source.name)))
+        stylize_video(stylizer, source, target, progress=not args.no_progress)
+    stats = stylizer.stats
+    print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
+          f"{stats.fps:.1f} frames/s in the model ({engine.provider})")
+    return 0
+
+
+def _model_onnx(spec: str, workdir, fp16: bool):
+    """The ONNX file to run for ``spec`` (a shipped name, .onnx or .pth), float16 if asked."""
+    from pathlib import Path
+
+    path = Path(spec)
+    if path.suffix.lower() in (".pth", ".pt"):
+        from .onnx import export_style
+
+        model, name = _load_style_model(spec)
+        return export_style(model, workdir / f"{name}.onnx", style=name, fp16=fp16, verify=False).path
+    from .zoo import resolve_model
+
+    onnx_path = resolve_model(spec)
+    if not fp16:
+        return onnx_path
+    import onnx
+
+    from .onnx import convert_to_float16
+
+    try:
+        proto = onnx.load(str(onnx_path))
+    except Exception as exc:
+        raise ValueError(f"{onnx_path} is not a valid ONNX model ({exc})") from None
+    target = workdir / f"{onnx_path.stem}.fp16.onnx"
+    onnx.save(convert_to_float16(proto), str(target))
+    return target
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    report = run_demo(args.out, provider=args.provider, progress=not args.no_progress)
+    print(report)
+    return 0
+
+
+def _cmd_bench_inference(args: argparse.Namespace) -> int:
+    from .bench.inference import format_inference_report, run_inference_suite
+
+    report = run_inference_suite(device=args.device, quick=args.quick, progress=not args.no_progress)
+    return _finish_report(args, report, format_inference_report(report))
+
+
+def _cmd_bench_training(args: argparse.Namespace) -> int:
+    from .bench.training import format_training_report, run_training_suite
+
+    report = run_training_suite(device=args.device, image_size=args.image_size, batch_size=args.batch_size,
+                                repeats=args.repeats, progress=not args.no_progress)
+    return _finish_report(args, report, format_training_report(report))
+
+
+def _finish_report(args: argparse.Namespace, report: dict, text: str) -> int:
+    """Prints a suite's report and writes the requested JSON/markdown files."""
+    from pathlib import Path
+
+    from .bench.report import write_json
+
+    print(text)
+    if args.json:
+        print(f"\nwrote {write_json(args.json, report)}")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.markdown}")
     return 0
 
 
@@ -88,6 +240,89 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_cmd_info)
 
+    models = commands.add_parser("models", help="list the style models shipped with pyfast")
+    models.set_defaults(run=_cmd_models)
+
+    demo = commands.add_parser(
+        "demo", help="stylise the sample photos with every shipped style: contact sheet + timings",
+        description="Stylises the bundled sample photos with every shipped style model through ONNX "
+        "Runtime and writes a contact sheet (PNG) and a timing table (markdown).",
+    )
+    demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    demo.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt")
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.set_defaults(run=_cmd_demo)
+
+    train = commands.add_parser(
+        "train-style", help="train a fast style transfer model (Johnson et al.)",
+        description="Trains a TransformerNet with the perceptual loss (pyfast's Gram and TV kernels). "
+        "Launch with torchrun for multi-GPU / multi-node data parallelism.",
+    )
+    train.add_argument("--style", required=True, help="style image")
+    train.add_argument("--content-dir", required=True, help="folder of content images (searched recursively)")
+    train.add_argument("--out-dir", default="runs/style", help="checkpoints, previews and the model (default: runs/style)")
+    train.add_argument("--name", help="style name (default: the style image's file name)")
+    train.add_argument("--image-size", type=_int_at_least(16), default=256, help="training crop size (default 256)")
+    train.add_argument("--style-size", type=_int_at_least(16), help="resize the style image's longer side")
+    train.add_argument("--batch-size", type=_int_at_least(1), default=4)
+    train.add_argument("--epochs", type=_int_at_least(1), default=2)
+    train.add_argument("--steps", type=_int_at_least(1), help="train this many steps (overrides --epochs)")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--content-weight", type=float, default=1e5)
+    train.add_argument("--style-weight", type=float, default=1e10)
+    train.add_argument("--tv-weight", type=float, default=0.0)
+    train.add_argument("--width", type=float, default=1.0, help="TransformerNet width (0.5: real-time student)")
+    train.add_argument("--vgg-weights", help="torchvision VGG-16 state dict (else $PYFAST_VGG16_WEIGHTS, else a random-feature network)")
+    train.add_argument("--loss-width", type=float, default=1.0, help="width of the random-feature loss network")
+    train.add_argument("--augment", action="store_true", help="random crops and flips (small content folders)")
+    train.add_argument("--teacher", help="distil this trained model (.pth) into the student")
+    train.add_argument("--distill-weight", type=float, default=1.0)
+    train.add_argument("--checkpoint-every", type=_int_at_least(0), default=1000)
+    train.add_argument("--preview-every", type=_int_at_least(0), default=200)
+    train.add_argument("--resume", help="continue from a checkpoint.pt")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    train.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    train.add_argument("--workers", type=_int_at_least(0), default=0, help="data loader processes")
+    train.add_argument("--export", action="store_true", help="also export the model to ONNX")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(run=_cmd_train_style)
+
+    export = commands.add_parser("export", help="export a model to ONNX")
+    targets = export.add_subparsers(dest="target", metavar="KIND", parser_class=_Parser)
+    targets.required = True
+    export_style_parser = targets.add_parser(
+        "style", help="export a style model (.pth or shipped name) to ONNX",
+        description="Exports with dynamic batch, height and width, adds metadata, runs the ONNX checker, "
+        "then verifies ONNX Runtime against PyTorch at sizes other than the export size.",
+    )
+    export_style_parser.add_argument("model", help="a .pth checkpoint or a shipped model's name")
+    export_style_parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export_style_parser.add_argument("--opset", type=_int_at_least(13), default=17)
+    export_style_parser.add_argument("--fp16", action="store_true", help="compute in float16 (inputs/outputs stay float32)")
+    export_style_parser.add_argument("--name", help="style name stored in the metadata")
+    export_style_parser.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime check")
+    export_style_parser.set_defaults(run=_cmd_export_style)
+
+    stylize = commands.add_parser(
+        "stylize", help="stylise images, folders and videos with a style model",
+        description="Runs a style model through ONNX Runtime on images (batched), folders and video "
+        "files (frame rate and size kept). MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
+    )
+    stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")
+    stylize.add_argument("-m", "--model", required=True, help="shipped model name, .onnx or .pth")
+    stylize.add_argument("-o", "--output", default="stylized", help="output folder, or a file for one input (default: stylized/)")
+    stylize.add_argument("--max-size", type=_int_at_least(0), default=1024, help="longer side limit in pixels, 0 for none (default 1024)")
+    stylize.add_argument("--oversize", choices=("resize", "error"), default="resize", help="inputs over --max-size: resize (default) or error")
+    stylize.add_argument("--preserve-color", action="store_true", help="keep the content's colours (transfer luminance)")
+    stylize.add_argument("--strength", type=float, default=1.0, help="0..1 blend over the content (default 1)")
+    stylize.add_argument("--provider", default="auto", help="auto, cpu, cuda or tensorrt")
+    stylize.add_argument("--fp16", action="store_true", help="run the model in float16")
+    stylize.add_argument("--batch-size", type=_int_at_least(1), default=4)
+    stylize.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
+    stylize.add_argument("--no-progress", action="store_true")
+    stylize.set_defaults(run=_cmd_stylize)
+
     bench = commands.add_parser("bench", help="run a benchmark suite")
     suites = bench.add_subparsers(dest="suite", metavar="SUITE", parser_class=_Parser)
     suites.required = True
@@ -107,6 +342,27 @@ def build_parser() -> argparse.ArgumentParser:
     kernels.add_argument("--check-targets", action="store_true", help="exit non-zero if a target is missed")
     kernels.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     kernels.set_defaults(run=_cmd_bench_kernels)
+
+    inference = suites.add_parser(
+        "inference", help="TransformerNet: PyTorch eager vs ONNX Runtime, full vs half width",
+        description="Frames per second at 256x256, 512x512, 640x480 and 1280x720 for PyTorch eager and "
+        "ONNX Runtime (CPU; CUDA and TensorRT where present), full model and half-width student.",
+    )
+    training = suites.add_parser(
+        "training", help="one style-training step: pyfast's loss vs the plain PyTorch formulation",
+        description="Steps per second of TransformerNet training with pyfast's perceptual loss (compiled "
+        "Gram/TV) against pytorch/examples' formulation, same model, batch and optimizer.",
+    )
+    training.add_argument("--image-size", type=_int_at_least(16), default=256)
+    training.add_argument("--batch-size", type=_int_at_least(1), default=4)
+    training.add_argument("--repeats", type=_int_at_least(1), default=3)
+    for suite, run in ((inference, _cmd_bench_inference), (training, _cmd_bench_training)):
+        suite.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+        suite.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
+        suite.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
+        suite.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        suite.set_defaults(run=run)
+    inference.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not the speed")
     return parser
 
 
@@ -121,8 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UsageError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        print(f"pyfast {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError,
+            RuntimeError, FloatingPointError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"pyfast {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pyfast: interrupted", file=sys.stderr)

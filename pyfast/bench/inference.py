@@ -1,0 +1,144 @@
+"""``pyfast bench inference``: TransformerNet in PyTorch eager vs ONNX Runtime.
+
+Frames per second at 256x256, 512x512, 640x480 and 1280x720 (batch 1), for the
+full model and the half-width student, on every execution provider present
+(CPU; CUDA and TensorRT where available, with float16 variants on GPU).
+Weights are random: speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models import TransformerNet
+from ..onnx import export_style
+from ..runtime import Engine, available_providers
+from .machine import describe_machine
+from .report import markdown_table
+from .timing import time_alternating
+
+SIZES = {"256x256": (256, 256), "512x512": (512, 512), "640x480": (480, 640), "1280x720": (720, 1280)}
+QUICK_SIZES = {"64x64": (64, 64), "96x80": (80, 96)}
+WIDTHS = {"full": 1.0, "half": 0.5}
+MIN_SECONDS = 1.0
+
+
+@dataclass
+class InferenceResult:
+    model: str
+    size: str
+    backend: str  # "torch eager (cpu)", "onnxruntime CPUExecutionProvider", ...
+    fps: float
+    ms: float
+
+
+def _backends(device: torch.device) -> list[tuple[str, str, bool]]:
+    """(label, provider, fp16) of the ONNX Runtime variants to time."""
+    available = available_providers()
+    out = [("onnxruntime CPU", "CPUExecutionProvider", False)]
+    if device.type == "cuda":
+        out = []
+        if "CUDAExecutionProvider" in available:
+            out += [("onnxruntime CUDA", "CUDAExecutionProvider", False), ("onnxruntime CUDA fp16", "CUDAExecutionProvider", True)]
+        if "TensorrtExecutionProvider" in available:
+            out += [("onnxruntime TensorRT fp16", "TensorrtExecutionProvider", True)]
+    return out
+
+
+def run_inference_suite(device: str = "cpu", quick: bool = False, progress: bool = True, min_seconds: float = MIN_SECONDS) -> dict:
+    """Times each model/size/backend; returns a JSON-serialisable report with targets."""
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    sizes = QUICK_SIZES if quick else SIZES
+    results: list[InferenceResult] = []
+    workdir = Path(tempfile.mkdtemp(prefix="pyfast-bench-"))
+    jobs = [(m, s) for m in WIDTHS for s in sizes]
+    for model_name, size_name in tqdm(jobs, desc="bench inference", unit="case", disable=not progress, leave=False):
+        torch.manual_seed(0)
+        model = TransformerNet(width=WIDTHS[model_name]).eval()
+        h, w = sizes[size_name]
+        x = torch.rand(1, 3, h, w) * 255
+        fns = {}
+        dev_model, dev_x = model.to(device), x.to(device)
+
+        def eager(m=dev_model, t=dev_x):
+            with torch.inference_mode():
+                m(t)
+
+        fns[f"torch eager ({device.type})"] = eager
+        if device.type == "cuda":
+            half_model, half_x = TransformerNet(width=WIDTHS[model_name]).eval().to(device).half(), dev_x.half()
+
+            def eager_half(m=half_model, t=half_x):
+                with torch.inference_mode():
+                    m(t)
+
+            fns["torch eager fp16 (cuda)"] = eager_half
+        array = x.numpy()
+        for label, provider, fp16 in _backends(device):
+            path = workdir / f"{model_name}{'_fp16' if fp16 else ''}.onnx"
+            if not path.exists():
+                export_style(model.cpu(), path, fp16=fp16, verify=False)
+                model.to(device)
+            engine = Engine(path, providers=[provider])
+            fns[label] = lambda e=engine, a=array: e.run(a)
+        times = time_alternating(fns, device, warmup=2, repeats=5, min_seconds=min_seconds)
+        for label, seconds in times.items():
+            results.append(InferenceResult(model_name, size_name, label, 1.0 / seconds, seconds * 1e3))
+    report = {
+        "suite": "inference",
+        "device": str(device),
+        "machine": describe_machine(device),
+        "results": [asdict(r) for r in results],
+        "targets": [] if quick else _targets(results, device),
+    }
+    return report
+
+
+def _fps(results: list[InferenceResult], model: str, size: str, backend: str) -> float:
+    return next(r.fps for r in results if (r.model, r.size, r.backend) == (model, size, backend))
+
+
+def _targets(results: list[InferenceResult], device: torch.device) -> list[dict]:
+    if device.type == "cpu":
+        ort, eager = "onnxruntime CPU", "torch eager (cpu)"
+        return [
+            {"name": "ONNX Runtime / PyTorch eager at 512x512 (full model)",
+             "measured": _fps(results, "full", "512x512", ort) / _fps(results, "full", "512x512", eager), "target": 1.3},
+            {"name": "half-width / full frames per second at 640x480 (ONNX Runtime)",
+             "measured": _fps(results, "half", "640x480", ort) / _fps(results, "full", "640x480", ort), "target": 3.0},
+        ]
+    best = max((r for r in results if r.model == "full" and r.size == "1280x720"), key=lambda r: r.fps)
+    return [{"name": f"1280x720 frames per second, full model ({best.backend})", "measured": best.fps, "target": 100.0}]
+
+
+def format_inference_report(report: dict) -> str:
+    machine = report["machine"]
+    where = machine.get("gpu") or f"{machine['cpu']}, {machine['cores']} cores"
+    results = report["results"]
+    backends = list(dict.fromkeys(r["backend"] for r in results))
+    eager = backends[0]
+    rows = []
+    for model in WIDTHS:
+        for size in dict.fromkeys(r["size"] for r in results):
+            row = [model, size]
+            base = next(r["fps"] for r in results if (r["model"], r["size"], r["backend"]) == (model, size, eager))
+            for b in backends:
+                fps = next(r["fps"] for r in results if (r["model"], r["size"], r["backend"]) == (model, size, b))
+                row.append(f"{fps:.1f}" + ("" if b == eager else f" ({fps / base:.2f}x)"))
+            rows.append(row)
+    lines = [f"Machine: {where}; torch {machine['torch']}. Frames per second, batch 1 (speedup over {eager}).", "",
+             markdown_table(["model", "size", *backends], rows)]
+    if report["targets"]:
+        lines += ["", markdown_table(["target", "measured", "goal", "met"], [
+            [t["name"], f"{t['measured']:.2f}", f"≥ {t['target']:g}", "yes" if t["measured"] >= t["target"] else "NO"]
+            for t in report["targets"]])]
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""Image files in and out, as numpy arrays (no torch): RGB uint8 (H, W, 3) plus optional alpha."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Decoded images above this many pixels are refused (decompression bombs, absurd inputs).
+MAX_PIXELS = 100_000_000
+
+
+@dataclass
+class Image:
+    """An RGB image and its alpha channel, if it had one."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    alpha: np.ndarray | None = None  # (H, W) uint8
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
+    """Reads an image file as RGB uint8; grayscale and palette images are converted, alpha kept.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a decodable image, zero-size, or more than ``max_pixels`` pixels.
+    """
+    from PIL import Image as PILImage
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image file: {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        previous = PILImage.MAX_IMAGE_PIXELS
+        PILImage.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with PILImage.open(path) as im:
+                width, height = im.size
+                if width * height > max_pixels:
+                    raise ValueError(f"{path}: {width}x{height} pixels is over the limit of {max_pixels}")
+                if width == 0 or height == 0:
+                    raise ValueError(f"{path}: image has zero size ({width}x{height})")
+                im.load()
+                has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+                rgba = im.convert("RGBA") if has_alpha else None
+                rgb = np.asarray((rgba or im).convert("RGB"), dtype=np.uint8)
+                alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].copy() if rgba is not None else None
+        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+            raise ValueError(f"{path}: refused as a decompression bomb ({exc})") from None
+        except ValueError:
+            raise
+        except (OSError, SyntaxError) as exc:
+            raise ValueError(f"{path} is not a readable image ({exc})") from None
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = previous
+    return Image(np.ascontiguousarray(rgb), alpha)
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 92) -> Path:
+    """Writes (H, W, 3) uint8 RGB (plus alpha for formats that keep it); creates parent folders.
+
+    Raises:
+        ValueError: unsupported file extension or bad array shape/dtype.
+    """
+    from PIL import Image as PILImage
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ValueError(f"unsupported image extension {suffix!r} for {path}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keeps_alpha = suffix in (".png", ".webp", ".tif", ".tiff")
+    if alpha is not None and keeps_alpha:
+        im = PILImage.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    else:
+        im = PILImage.fromarray(rgb, "RGB")
+    kwargs = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+    im.save(path, **kwargs)
+    return path
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files below ``folder`` (recursive, sorted). Raises FileNotFoundError for a missing folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resamples (H, W, C) uint8 to (height, width, C) with a Lanczos filter."""
+    from PIL import Image as PILImage
+
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    channels = rgb.shape[2] if rgb.ndim == 3 else 1
+    im = PILImage.fromarray(rgb if channels != 1 else rgb.squeeze(-1))
+    out = np.asarray(im.resize((width, height), PILImage.Resampling.LANCZOS))
+    return out.reshape(height, width, channels) if rgb.ndim == 3 else out
+
+
+def fit_within(height: int, width: int, max_size: int) -> tuple[int, int]:
+    """(h, w) scaled down so that the longer side is at most ``max_size`` (never up)."""
+    longer = max(height, width)
+    if longer <= max_size:
+        return height, width
+    scale = max_size / longer
+    return max(1, round(height * scale)), max(1, round(width * scale))

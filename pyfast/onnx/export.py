@@ -1,0 +1,137 @@
+"""Export of style models to ONNX, with metadata and a parity check through ONNX Runtime."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from .. import __version__
+from ..models.transformer import TransformerNet
+from .fp16 import convert_to_float16
+
+DEFAULT_OPSET = 17
+# Sizes the export is verified at: none equal to the export size, odd ones included.
+VERIFY_SIZES = ((97, 131), (200, 160), (64, 64))
+FP32_TOLERANCE = 0.05  # max abs error on the 0-255 scale
+FP16_TOLERANCE = 4.0
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and how closely ONNX Runtime reproduced PyTorch."""
+
+    path: Path
+    opset: int
+    fp16: bool
+    metadata: dict[str, str]
+    max_abs_error: dict[str, float] = field(default_factory=dict)  # "HxW" -> error on the 0-255 scale
+    verified_with: str | None = None  # provider used for the check, None if skipped
+    note: str = ""
+
+    def summary(self) -> str:
+        if not self.max_abs_error:
+            return f"wrote {self.path} (opset {self.opset}{', fp16' if self.fp16 else ''}); not verified: {self.note}"
+        worst = max(self.max_abs_error.values())
+        sizes = ", ".join(f"{k}: {v:.4f}" for k, v in self.max_abs_error.items())
+        return (
+            f"wrote {self.path} (opset {self.opset}{', fp16' if self.fp16 else ''}); ONNX Runtime "
+            f"({self.verified_with}) vs PyTorch max abs error on the 0-255 scale: {worst:.4f} ({sizes})"
+        )
+
+
+def style_metadata(model: TransformerNet, style: str) -> dict[str, str]:
+    return {
+        "pyfast.task": "style-transfer",
+        "pyfast.style": style,
+        "pyfast.width": f"{model.width:g}",
+        "pyfast.input": "input: (N, 3, H, W) float32, RGB, 0-255; any H, W >= 5",
+        "pyfast.output": "output: (N, 3, H, W) float32, RGB, 0-255 scale, unbounded (clip to 0-255)",
+        "pyfast.layout": "NCHW",
+        "pyfast.input_range": "0-255",
+    }
+
+
+def export_style(
+    model: TransformerNet,
+    path: str | os.PathLike,
+    style: str = "custom",
+    opset: int = DEFAULT_OPSET,
+    fp16: bool = False,
+    export_size: tuple[int, int] = (256, 256),
+    verify: bool = True,
+) -> ExportReport:
+    """Exports ``model`` to ONNX with dynamic batch, height and width, then verifies it.
+
+    The graph takes ``input`` (N, 3, H, W) float32 RGB 0-255 and returns ``output``
+    of the same shape; ``fp16`` computes in float16 inside (I/O stay float32).
+    Verification runs ONNX Runtime at sizes other than ``export_size`` and
+    compares with PyTorch.
+
+    Raises:
+        ValueError: opset below 13, or the exported model disagrees with PyTorch
+            beyond tolerance (0.05 float32, 4.0 float16, on the 0-255 scale).
+    """
+    if opset < 13:
+        raise ValueError(f"opset must be >= 13, got {opset}")
+    path = Path(path)
+    model = model.eval().float().cpu()
+    dummy = torch.rand(1, 3, *export_size) * 255
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (dummy,), buffer, input_names=["input"], output_names=["output"], opset_version=opset,
+            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}},
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    if fp16:
+        proto = convert_to_float16(proto)
+    metadata = style_metadata(model, style) | {"pyfast.precision": "float16" if fp16 else "float32"}
+    proto.producer_name, proto.producer_version = "pyfast", __version__
+    proto.doc_string = f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)"
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, path)
+    report = ExportReport(path, opset, fp16, metadata)
+    if verify:
+        verify_style_export(model, report)
+    return report
+
+
+def verify_style_export(model: TransformerNet, report: ExportReport, sizes=VERIFY_SIZES) -> None:
+    """Fills ``report.max_abs_error`` by running ONNX Runtime and PyTorch on random images."""
+    from ..runtime import Engine
+
+    tolerance = FP16_TOLERANCE if report.fp16 else FP32_TOLERANCE
+    try:
+        engine = Engine(report.path, providers="auto")
+    except RuntimeError as exc:  # e.g. a float16 model on a CPU-only onnxruntime
+        report.note = f"ONNX Runtime could not load it here ({str(exc).splitlines()[0][:160]})"
+        return
+    report.verified_with = engine.provider
+    g = torch.Generator().manual_seed(0)
+    for h, w in sizes:
+        x = torch.rand(2, 3, h, w, generator=g) * 255
+        with torch.no_grad():
+            expected = model(x).numpy()
+        try:
+            got = engine.run(x.numpy())
+        except RuntimeError as exc:
+            report.note = f"ONNX Runtime could not run it here ({str(exc).splitlines()[0][:160]})"
+            report.max_abs_error.clear()
+            return
+        report.max_abs_error[f"{h}x{w}"] = float(np.max(np.abs(got - expected)))
+    worst = max(report.max_abs_error.values())
+    if worst > tolerance:
+        raise ValueError(f"exported model disagrees with PyTorch: max abs error {worst:.4f} > {tolerance} (0-255 scale)")

@@ -1,0 +1,155 @@
+"""Engine: the ONNX Runtime session wrapper every consumer uses (numpy in, numpy out, no torch)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+}
+# "auto" takes those available in this order.
+AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+}
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def resolve_providers(providers: str | Sequence[str]) -> list[str]:
+    """Provider names for ``providers``: "auto", an alias ("cpu", "cuda", "tensorrt"), a full
+    name, or a list of those. Raises ValueError for an unknown or unavailable provider."""
+    available = available_providers()
+    if isinstance(providers, str):
+        if providers == "auto":
+            return [p for p in AUTO_ORDER if p in available] or available
+        providers = [providers]
+    resolved = []
+    for p in providers:
+        name = PROVIDER_ALIASES.get(p.lower(), p)
+        if name not in available:
+            raise ValueError(
+                f"execution provider {p!r} is not available in this onnxruntime build "
+                f"(available: {', '.join(available)})"
+            )
+        resolved.append(name)
+    if not resolved:
+        raise ValueError("providers must name at least one execution provider")
+    return resolved
+
+
+class Engine:
+    """An ONNX model ready to run.
+
+    Args:
+        path: the ``.onnx`` file.
+        providers: "auto" (TensorRT, CUDA, CPU: those this onnxruntime has), one
+            provider or a list in priority order. An explicit request is never
+            silently downgraded: if ONNX Runtime does not put the first requested
+            provider first, construction fails.
+        threads: intra-op threads of the CPU provider (default: ONNX Runtime's).
+
+    ``run`` is thread-safe (ONNX Runtime sessions are), so one Engine can serve
+    many threads. Inputs are checked against the model's declared inputs.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not an ONNX model, or unknown/unavailable providers.
+        RuntimeError: ONNX Runtime did not use the requested provider.
+    """
+
+    def __init__(self, path: str | os.PathLike, providers: str | Sequence[str] = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no such ONNX model: {self.path}")
+        requested = resolve_providers(providers)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}")
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=requested)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "INVALID_PROTOBUF" in message or "Protobuf parsing failed" in message or "INVALID_GRAPH" in message:
+                raise ValueError(f"{self.path} is not a valid ONNX model ({message[:200]})") from None
+            raise RuntimeError(f"onnxruntime could not load {self.path}: {message[:300]}") from None
+        self.providers = list(self.session.get_providers())
+        self.provider = self.providers[0]
+        if providers != "auto" and self.provider != requested[0]:
+            raise RuntimeError(f"requested {requested[0]} but onnxruntime is using {self.provider}")
+        self.inputs = self.session.get_inputs()
+        self.outputs = self.session.get_outputs()
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._use_binding = self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+    def __repr__(self) -> str:
+        return f"Engine({str(self.path)!r}, provider={self.provider!r})"
+
+    @property
+    def input_name(self) -> str:
+        return self.inputs[0].name
+
+    def check_input(self, x: object, index: int = 0) -> np.ndarray:
+        """Checks ``x`` against the model's declared input (rank, dtype, fixed dimensions).
+
+        Raises:
+            TypeError: not a numpy array or wrong dtype. ValueError: wrong rank or size.
+        """
+        spec = self.inputs[index]
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"input {spec.name!r} must be a numpy array, got {type(x).__name__}")
+        want = _ORT_TYPES.get(spec.type)
+        if want is not None and x.dtype != want:
+            raise TypeError(f"input {spec.name!r} must be {np.dtype(want).name}, got {x.dtype}")
+        if len(spec.shape) != x.ndim:
+            raise ValueError(f"input {spec.name!r} must be {len(spec.shape)}-D {tuple(spec.shape)}, got shape {x.shape}")
+        for axis, (declared, actual) in enumerate(zip(spec.shape, x.shape)):
+            if isinstance(declared, int) and declared != actual:
+                raise ValueError(f"input {spec.name!r} needs size {declared} on axis {axis}, got shape {x.shape}")
+        return np.ascontiguousarray(x)
+
+    def run(self, *inputs: np.ndarray) -> np.ndarray:
+        """Runs the model on a batch and returns its first output.
+
+        Args:
+            inputs: one array per model input, e.g. (N, 3, H, W) float32 for a style model.
+        """
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"model takes {len(self.inputs)} input(s), got {len(inputs)}")
+        feeds = {spec.name: self.check_input(x, i) for i, (spec, x) in enumerate(zip(self.inputs, inputs))}
+        if self._use_binding:
+            binding = self.session.io_binding()
+            for name, value in feeds.items():
+                binding.bind_cpu_input(name, value)
+            binding.bind_output(self.outputs[0].name, "cuda")
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
+        return self.session.run([self.outputs[0].name], feeds)[0]
+
+    def warmup(self, *shapes: Sequence[int], runs: int = 2) -> None:
+        """Runs the model ``runs`` times on zeros of each given input shape (first-call costs)."""
+        for _ in range(runs):
+            arrays = [np.zeros(shape, dtype=_ORT_TYPES.get(spec.type, np.float32)) for shape, spec in zip(shapes, self.inputs)]
+            self.run(*arrays)

@@ -1,0 +1,227 @@
+"""Stylising images, folders and videos with an ONNX style model (numpy + ONNX Runtime)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.images import IMAGE_SUFFIXES, Image, fit_within, list_images, read_image, resize, write_image
+from .color import blend, preserve_color, to_uint8
+from .engine import Engine
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+MIN_SIDE = 5  # the style network's smallest input
+
+
+@dataclass
+class StylizeOptions:
+    """How outputs are made from inputs.
+
+    Attributes:
+        max_size: longer side limit in pixels (None: no limit).
+        oversize: what to do with an input over ``max_size``: "resize" it down, or "error".
+        strength: 0..1, blend of the stylised image over the content.
+        preserve_color: keep the content's chroma (transfer luminance only).
+        batch_size: images per ONNX Runtime call (same-size images are batched).
+    """
+
+    max_size: int | None = 1024
+    oversize: str = "resize"
+    strength: float = 1.0
+    preserve_color: bool = False
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {self.strength}")
+        if self.oversize not in ("resize", "error"):
+            raise ValueError(f"oversize must be 'resize' or 'error', got {self.oversize!r}")
+        if self.max_size is not None and self.max_size < MIN_SIDE:
+            raise ValueError(f"max size must be >= {MIN_SIDE}, got {self.max_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class StylizeStats:
+    frames: int = 0
+    seconds: float = 0.0  # in the model (ONNX Runtime), not IO
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class Stylizer:
+    """Applies a style Engine to uint8 RGB frames, with strength and colour preservation."""
+
+    def __init__(self, engine: Engine, options: StylizeOptions | None = None) -> None:
+        self.engine = engine
+        self.options = options or StylizeOptions()
+        self.stats = StylizeStats()
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> (N, H, W, 3) uint8 stylised."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        h, w = frames.shape[1:3]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"image is {w}x{h} pixels; the style model needs at least {MIN_SIDE}x{MIN_SIDE}")
+        x = np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32)
+        start = time.perf_counter()
+        y = self.engine.run(x)
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.frames += len(frames)
+        out = np.clip(y.transpose(0, 2, 3, 1), 0, 255)
+        if self.options.preserve_color:
+            out = preserve_color(frames, out)
+        return to_uint8(blend(frames, out, self.options.strength))
+
+    def fit(self, rgb: np.ndarray, name: str = "image") -> np.ndarray:
+        """Applies the max-size policy to one (H, W, 3) image."""
+        h, w = rgb.shape[:2]
+        if self.options.max_size is None or max(h, w) <= self.options.max_size:
+            return rgb
+        if self.options.oversize == "error":
+            raise ValueError(f"{name} is {w}x{h}, over the max size of {self.options.max_size} pixels")
+        nh, nw = fit_within(h, w, self.options.max_size)
+        return resize(rgb, nh, nw)
+
+
+def _output_path(source: Path, root: Path | None, out: Path, suffix: str | None = None) -> Path:
+    relative = source.relative_to(root) if root is not None else Path(source.name)
+    return out / relative.with_suffix(suffix or source.suffix)
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path | None]]:
+    """(file, folder it was found in or None) for files and folders given on the command line.
+
+    Raises:
+        FileNotFoundError: a path that does not exist. ValueError: unsupported file type,
+        or nothing to stylise.
+    """
+    found: list[tuple[Path, Path | None]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = [p for p in sorted(item.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+            found += [(p, item) for p in files]
+        elif item.is_file():
+            if item.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+                raise ValueError(f"{item}: unsupported file type {item.suffix!r} (images: {', '.join(IMAGE_SUFFIXES)}; videos: {', '.join(VIDEO_SUFFIXES)})")
+            found.append((item, None))
+        else:
+            raise FileNotFoundError(f"no such file or folder: {item}")
+    if not found:
+        raise ValueError("no images or videos to stylise in " + ", ".join(map(str, inputs)))
+    return found
+
+
+def stylize_images(
+    stylizer: Stylizer, files: Iterable[tuple[Path, Path | None]], out: Path, single_output: Path | None = None,
+    progress: bool = True,
+) -> StylizeStats:
+    """Stylises image files, batching images of equal size, writing next to ``out``'s layout.
+
+    ``single_output`` names the output file when one image goes to an explicit file path.
+    """
+    from tqdm.auto import tqdm
+
+    files = list(files)
+    pending: dict[tuple[int, int], list[tuple[Path, Path, Image]]] = {}
+
+    def flush(key: tuple[int, int]) -> None:
+        group = pending.pop(key, [])
+        if not group:
+            return
+        styled = stylizer(np.stack([img.rgb for _, _, img in group]))
+        for (source, target, img), rgb in zip(group, styled):
+            alpha = img.alpha
+            if alpha is not None and alpha.shape != rgb.shape[:2]:
+                alpha = resize(alpha[..., None], *rgb.shape[:2])[..., 0]
+            stylizer.stats.outputs.append(write_image(target, rgb, alpha))
+
+    for source, root in tqdm(files, desc="stylize", unit="img", disable=not progress):
+        img = read_image(source)
+        rgb = stylizer.fit(img.rgb, str(source))
+        target = single_output or _output_path(source, root, out)
+        key = rgb.shape[:2]
+        pending.setdefault(key, []).append((source, target, Image(rgb, img.alpha)))
+        if len(pending[key]) >= stylizer.options.batch_size:
+            flush(key)
+    for key in list(pending):
+        flush(key)
+    return stylizer.stats
+
+
+def read_video(path: Path) -> Iterator[np.ndarray]:
+    """Frames of a video file as (H, W, 3) uint8 RGB. Raises ValueError if it cannot be opened."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path} is not a readable video")
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+def video_properties(path: Path) -> tuple[float, int, int, int]:
+    """(frames per second, width, height, frame count) of a video file."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"{path} is not a readable video")
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        return fps, int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
+def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True) -> StylizeStats:
+    """Stylises a video, keeping its frame rate and frame size (frames over max size are
+    processed downscaled and scaled back up). Writes ``target`` (mp4v for .mp4, else MJPG)."""
+    import cv2
+    from tqdm.auto import tqdm
+
+    fps, width, height, count = video_properties(source)
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if target.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+    writer = cv2.VideoWriter(str(target), fourcc, fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"cannot write video {target}")
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        for frame in stylizer(np.stack(batch)):
+            if frame.shape[:2] != (height, width):
+                frame = resize(frame, height, width)
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        batch.clear()
+
+    try:
+        for frame in tqdm(read_video(source), total=count or None, desc=f"stylize {source.name}", unit="frame", disable=not progress):
+            batch.append(stylizer.fit(frame, str(source)))
+            if len(batch) >= stylizer.options.batch_size:
+                flush()
+        flush()
+    finally:
+        writer.release()
+    stylizer.stats.outputs.append(target)
+    return stylizer.stats

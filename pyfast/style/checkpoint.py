@@ -1,0 +1,78 @@
+"""Loading and saving TransformerNet weights, pytorch/examples-compatible."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..models.transformer import BASE_CHANNELS, TransformerNet
+
+# Old pytorch/examples checkpoints carry InstanceNorm running statistics that
+# current InstanceNorm2d(affine=True, track_running_stats=False) does not have.
+_STALE_KEYS = re.compile(r"(^|\.)in\d+\.(running_mean|running_var|num_batches_tracked)$")
+
+
+def _state_dict_of(obj: Any, path: Path) -> "OrderedDict[str, torch.Tensor]":
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]  # a pyfast training checkpoint
+    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path} is not a TransformerNet checkpoint (no state dict of tensors inside)")
+    state = OrderedDict()
+    for key, value in obj.items():
+        key = key[len("module."):] if key.startswith("module.") else key  # saved from DataParallel/DDP
+        if not _STALE_KEYS.search(key):
+            state[key] = value
+    return state
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TransformerNet:
+    """Loads a TransformerNet from a ``.pth`` file.
+
+    Accepts pytorch/examples' ``fast_neural_style`` files (plain state dicts,
+    including old ones with ``in*.running_mean/var`` keys), pyfast's own saved
+    models and training checkpoints. The width is read from the weights. Loads
+    with ``weights_only=True``: no code in the file is run.
+
+    Returns:
+        The model in eval mode, on ``map_location``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not such a checkpoint (names the missing/unexpected keys).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors for files that are not checkpoints
+        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    state = _state_dict_of(obj, path)
+    first = state.get("conv1.conv2d.weight")
+    if first is None or first.dim() != 4:
+        raise ValueError(f"{path} is not a TransformerNet checkpoint: no 'conv1.conv2d.weight'")
+    model = TransformerNet(width=first.shape[0] / BASE_CHANNELS[0])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
+        raise ValueError(f"{path} is not a TransformerNet checkpoint: {'; '.join(parts)}")
+    return model.to(map_location).eval()
+
+
+def save_model(model: TransformerNet, path: str | os.PathLike) -> Path:
+    """Saves the weights as a plain state dict (the pytorch/examples format)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path

@@ -1,0 +1,221 @@
+"""Training a style model: ``pyfast train-style``.
+
+Single process, or data-parallel over several processes/GPUs/nodes with
+``torchrun`` (DDP; NCCL on CUDA, gloo on CPU). Checkpoints every N steps and
+at the end, resumes from one, shows a progress bar with each loss term and
+images/s, writes preview images, and on CUDA uses AMP and channels_last.
+Optionally distils a trained teacher into a narrower student.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..data import read_image, resize, write_image
+from ..models.transformer import TransformerNet
+from ..models.vgg import VGG16Features, resolve_weights
+from .checkpoint import load_checkpoint, save_model
+from .data import ContentImages, image_tensor, to_uint8
+from .losses import STYLE_LAYERS, LossWeights, PerceptualLoss
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``train_style`` needs; the CLI maps one flag to each field."""
+
+    style: str
+    content_dir: str
+    out_dir: str = "runs/style"
+    name: str | None = None  # style name; default: the style image's file stem
+    image_size: int = 256
+    style_size: int | None = None  # resize the style image's longer side to this
+    batch_size: int = 4
+    epochs: int = 2
+    steps: int | None = None  # overrides epochs when given
+    lr: float = 1e-3
+    weights: LossWeights = field(default_factory=LossWeights)
+    width: float = 1.0  # TransformerNet width multiplier
+    vgg_weights: str | None = None  # torchvision VGG-16 state dict; else $PYFAST_VGG16_WEIGHTS; else random
+    loss_width: float = 1.0  # width of the random-feature loss network (no weights)
+    augment: bool = False
+    style_warmup: int = 0  # steps with the content loss only, before the style loss joins
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    teacher: str | None = None  # distil this trained model into the student
+    distill_weight: float = 1.0
+    checkpoint_every: int = 1000
+    preview_every: int = 200
+    resume: str | None = None
+    seed: int = 42
+    device: str = "auto"
+    amp: bool = True  # CUDA only
+    workers: int = 0
+
+
+def _setup_distributed(device: torch.device) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def load_style_image(path: str, size: int | None) -> torch.Tensor:
+    """The style image as (1, 3, H, W) on the 0-255 scale, its longer side resized to ``size``."""
+    rgb = read_image(path).rgb
+    if size:
+        h, w = rgb.shape[:2]
+        scale = size / max(h, w)
+        rgb = resize(rgb, max(1, round(h * scale)), max(1, round(w * scale)))
+    return image_tensor(rgb)
+
+
+def build_loss_network(vgg_weights: str | None, loss_width: float) -> VGG16Features:
+    """VGG-16 from the given/env weights, else the random-feature network (with one warning)."""
+    weights = resolve_weights(vgg_weights)
+    if weights is None:
+        warnings.warn(
+            "no VGG-16 weights given (--vgg-weights or PYFAST_VGG16_WEIGHTS): using the deterministic "
+            "random-feature loss network",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return VGG16Features(width=loss_width)
+    return VGG16Features(weights=weights)
+
+
+def _preview(path: Path, content: torch.Tensor, output: torch.Tensor) -> None:
+    """Writes a strip: content images on top, their stylisations below."""
+    top, bottom = to_uint8(content[:4]), to_uint8(output[:4])
+    write_image(path, np.concatenate([np.concatenate(list(top), 1), np.concatenate(list(bottom), 1)], 0))
+
+
+def train_style(config: TrainConfig, progress: bool = True) -> Path:
+    """Trains a TransformerNet on ``config``; returns the path of the saved model (.pth).
+
+    Raises:
+        FileNotFoundError / ValueError: missing or unreadable style image, content
+        folder or checkpoint, bad sizes.
+    """
+    from tqdm.auto import tqdm
+
+    if config.batch_size < 1 or config.image_size < 16 or config.lr <= 0:
+        raise ValueError("batch size must be >= 1, image size >= 16 and lr > 0")
+    device = _pick_device(config.device)
+    rank, world = _setup_distributed(device)
+    torch.manual_seed(config.seed + rank)
+    out_dir = Path(config.out_dir)
+    name = config.name or Path(config.style).stem
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    dataset = ContentImages(config.content_dir, config.image_size, augment=config.augment, seed=config.seed)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=config.seed) if world > 1 else None
+    loader = DataLoader(
+        dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+        num_workers=config.workers, drop_last=len(dataset) >= config.batch_size * world,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    steps_per_epoch = max(1, len(loader))
+    total_steps = config.steps or config.epochs * steps_per_epoch
+
+    cuda = device.type == "cuda"
+    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    model = TransformerNet(width=config.width).to(device, memory_format=memory_format)
+    loss_net = build_loss_network(config.vgg_weights, config.loss_width).to(device, memory_format=memory_format)
+    criterion = PerceptualLoss(loss_net, load_style_image(config.style, config.style_size).to(device), config.weights,
+                               style_layers=config.style_layers)
+    teacher = load_checkpoint(config.teacher, device).requires_grad_(False) if config.teacher else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    use_amp = cuda and config.amp
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    step = 0
+    if config.resume:
+        state = torch.load(config.resume, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
+            raise ValueError(f"{config.resume} is not a pyfast training checkpoint")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
+
+    def save_checkpoint() -> None:
+        if rank == 0:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                        "width": config.width, "name": name}, out_dir / "checkpoint.pt")
+
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {name}", unit="step", disable=not progress or rank != 0)
+    started, images_seen = time.perf_counter(), 0
+    epoch = step // steps_per_epoch
+    model.train()
+    while step < total_steps:
+        dataset.epoch = epoch
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for content in loader:
+            if step >= total_steps:
+                break
+            content = content.to(device, memory_format=memory_format, non_blocking=True)
+            criterion.style_enabled = step >= config.style_warmup
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                output = ddp_model(content)
+                terms = criterion(output.float(), content)
+                if teacher is not None:
+                    with torch.no_grad():
+                        target = teacher(content)
+                    terms["distill"] = config.distill_weight * F.mse_loss(output.float(), target.float())
+                    terms["total"] = terms["total"] + terms["distill"]
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(terms["total"]).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            images_seen += content.shape[0] * world
+            if not math.isfinite(terms["total"].item()):
+                raise FloatingPointError(f"loss is {terms['total'].item()} at step {step}: lower the learning rate or weights")
+            if rank == 0:
+                rate = images_seen / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items()} | {"img/s": f"{rate:.1f}"})
+                bar.update(1)
+                if config.preview_every and step % config.preview_every == 0:
+                    _preview(out_dir / f"preview_{step:06d}.png", content, output.float())
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save_checkpoint()
+        epoch += 1
+    bar.close()
+    save_checkpoint()
+    final = out_dir / f"{name}.pth"
+    if rank == 0:
+        save_model(model.eval().float(), final)
+    if world > 1:
+        dist.barrier()
+    return final
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)

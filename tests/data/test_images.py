@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from pyfast.data import fit_within, list_images, read_image, sample_images, write_image
+from pyfast.data.procedural import STYLES
+
+
+def test_reads_rgb_gray_rgba_and_palette(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    PILImage.fromarray(rgb).save(tmp_path / "rgb.png")
+    PILImage.fromarray(rgb[..., 0], "L").save(tmp_path / "gray.png")
+    PILImage.fromarray(np.dstack([rgb, np.full((7, 9), 77, np.uint8)]), "RGBA").save(tmp_path / "rgba.png")
+    PILImage.fromarray(rgb).convert("P").save(tmp_path / "pal.gif")
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png").rgb, rgb)
+    gray = read_image(tmp_path / "gray.png")
+    assert gray.rgb.shape == (7, 9, 3) and (gray.rgb[..., 0] == gray.rgb[..., 2]).all()
+    rgba = read_image(tmp_path / "rgba.png")
+    assert rgba.alpha is not None and (rgba.alpha == 77).all()
+    assert read_image(tmp_path / "pal.gif").rgb.shape == (7, 9, 3)
+
+
+def test_alpha_is_written_to_png_and_dropped_for_jpeg(tmp_path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    alpha = np.full((4, 4), 9, np.uint8)
+    assert read_image(write_image(tmp_path / "a.png", rgb, alpha)).alpha[0, 0] == 9
+    assert read_image(write_image(tmp_path / "a.jpg", rgb, alpha)).alpha is None
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(ValueError, match="corrupt.jpg is not a readable image"):
+        read_image(tmp_path / "corrupt.jpg")
+    PILImage.fromarray(np.zeros((50, 50, 3), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(ValueError, match="over the limit of 100"):
+        read_image(tmp_path / "big.png", max_pixels=100)
+    with pytest.raises(ValueError, match="unsupported image extension '.xyz'"):
+        write_image(tmp_path / "x.xyz", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_fit_within_and_listing(tmp_path):
+    assert fit_within(300, 500, 100) == (60, 100)
+    assert fit_within(30, 50, 100) == (30, 50)
+    write_image(tmp_path / "a" / "x.png", np.zeros((2, 2, 3), np.uint8))
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in list_images(tmp_path)] == ["x.png"]
+
+
+def test_shipped_samples_and_painted_styles():
+    assert len(sample_images()) >= 4
+    for name, paint in STYLES.items():
+        img = paint(size=64)
+        assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and img.std() > 20, name
+        np.testing.assert_array_equal(img, paint(size=64))  # deterministic

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from pyfast.runtime.color import blend, preserve_color, rgb_to_ycbcr
+from pyfast.runtime.stylize import StylizeOptions, Stylizer
+
+
+class FakeEngine:
+    """Inverts colours; records batch shapes."""
+
+    provider = "FakeProvider"
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, x):
+        self.calls.append(x.shape)
+        return 255.0 - x
+
+
+def test_stylizer_runs_batches_and_clips():
+    engine = FakeEngine()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
+    out = Stylizer(engine)(frames)
+    assert engine.calls == [(3, 3, 9, 11)]
+    np.testing.assert_array_equal(out, 255 - frames)
+
+
+def test_strength_blends_with_the_content():
+    frames = np.full((1, 8, 8, 3), 200, np.uint8)
+    out = Stylizer(FakeEngine(), StylizeOptions(strength=0.25))(frames)
+    np.testing.assert_array_equal(out, np.full_like(frames, round(0.25 * 55 + 0.75 * 200)))
+
+
+def test_preserve_color_keeps_chroma_and_takes_luminance():
+    rng = np.random.default_rng(1)
+    content = rng.integers(0, 256, (6, 6, 3)).astype(np.float32)
+    styled = rng.integers(0, 256, (6, 6, 3)).astype(np.float32)
+    mixed = rgb_to_ycbcr(preserve_color(content, styled))
+    np.testing.assert_allclose(mixed[..., 0], rgb_to_ycbcr(styled)[..., 0], atol=1e-3)
+    np.testing.assert_allclose(mixed[..., 1:], rgb_to_ycbcr(content)[..., 1:], atol=1e-3)
+    np.testing.assert_allclose(blend(content, styled, 0.0), content)
+
+
+def test_max_size_policy():
+    big = np.zeros((300, 500, 3), np.uint8)
+    resized = Stylizer(FakeEngine(), StylizeOptions(max_size=100)).fit(big)
+    assert resized.shape == (60, 100, 3)
+    with pytest.raises(ValueError, match="photo.jpg is 500x300, over the max size of 100 pixels"):
+        Stylizer(FakeEngine(), StylizeOptions(max_size=100, oversize="error")).fit(big, "photo.jpg")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [(dict(strength=1.5), "strength must be in"), (dict(oversize="crop"), "oversize must be"),
+     (dict(max_size=2), "max size must be >= 5"), (dict(batch_size=0), "batch size")],
+)
+def test_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StylizeOptions(**kwargs)
+
+
+def test_too_small_or_malformed_frames():
+    with pytest.raises(ValueError, match="needs at least 5x5"):
+        Stylizer(FakeEngine())(np.zeros((1, 3, 9, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"frames must be \(N, H, W, 3\) uint8"):
+        Stylizer(FakeEngine())(np.zeros((1, 9, 9, 3), np.float32))

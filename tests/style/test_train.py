@@ -1,0 +1,114 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pyfast.data import write_image
+from pyfast.style import load_checkpoint
+from pyfast.style.losses import LossWeights
+from pyfast.style.train import TrainConfig, train_style
+
+pytestmark = pytest.mark.filterwarnings("ignore:no VGG-16 weights given")
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    content = tmp_path / "content"
+    for i in range(4):
+        # smooth gradients with a square: something a network can learn to restyle
+        y, x = np.mgrid[0:48, 0:48]
+        img = np.stack([x * 5, y * 5, np.full_like(x, 60 * i)], -1).astype(np.uint8)
+        img[10:30, 12:28] = rng.integers(0, 255, 3)
+        write_image(content / f"c{i}.png", img)
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::8] = (250, 40, 20)
+    stripes[::8, :] = (20, 40, 250)
+    write_image(tmp_path / "style.png", stripes)
+    return tmp_path
+
+
+def config(images, **kw):
+    base = dict(style=str(images / "style.png"), content_dir=str(images / "content"), out_dir=str(images / "run"),
+                image_size=32, batch_size=2, steps=12, lr=5e-3, width=0.25, loss_width=0.125,
+                weights=LossWeights(1.0, 5.0, 0.0, normalized=True), preview_every=6, checkpoint_every=6, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+
+
+def test_training_reduces_the_loss_and_writes_outputs(images):
+    from pyfast.models import TransformerNet
+    from pyfast.style.losses import PerceptualLoss
+    from pyfast.style.train import build_loss_network, load_style_image
+    from pyfast.style.data import ContentImages
+
+    cfg = config(images, steps=40)
+    batch = torch.stack([ContentImages(cfg.content_dir, cfg.image_size)[i] for i in range(4)])
+    crit = PerceptualLoss(build_loss_network(None, cfg.loss_width), load_style_image(cfg.style, None), cfg.weights)
+    torch.manual_seed(cfg.seed)
+    with torch.no_grad():
+        before = crit(TransformerNet(width=cfg.width)(batch), batch)["total"].item()
+    path = train_style(cfg, progress=False)
+    with torch.no_grad():
+        after = crit(load_checkpoint(path)(batch), batch)["total"].item()
+    assert after < 0.7 * before, (before, after)
+    run = Path(cfg.out_dir)
+    assert (run / "style.pth").is_file() and (run / "checkpoint.pt").is_file()
+    assert sorted(p.name for p in run.glob("preview_*.png"))[:2] == ["preview_000006.png", "preview_000012.png"]
+
+
+def test_resume_continues_from_the_checkpoint(images):
+    train_style(config(images, steps=6), progress=False)
+    ckpt = torch.load(images / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 6
+    train_style(config(images, steps=10, resume=str(images / "run" / "checkpoint.pt")), progress=False)
+    assert torch.load(images / "run" / "checkpoint.pt", weights_only=True)["step"] == 10
+
+
+def test_distillation_into_a_narrower_student(images):
+    teacher = train_style(config(images, steps=4, name="teacher", width=0.5), progress=False)
+    student = train_style(config(images, steps=4, name="student", width=0.25, teacher=str(teacher),
+                                 weights=LossWeights(0.0, 0.0, 0.0)), progress=False)
+    assert load_checkpoint(student).width == 0.25
+
+
+def test_bad_inputs(images, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        train_style(config(images, content_dir=str(tmp_path / "nope")), progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images found"):
+        train_style(config(images, content_dir=str(tmp_path / "empty")), progress=False)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ValueError, match="not a readable image"):
+        train_style(config(images, style=str(tmp_path / "bad.png")), progress=False)
+
+
+def test_ddp_with_two_cpu_processes_on_gloo(images):
+    """torchrun --nproc-per-node 2: both ranks train, rank 0 writes the model."""
+    out = images / "ddp"
+    code = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from pyfast.style.losses import LossWeights\n"
+        "from pyfast.style.train import TrainConfig, train_style\n"
+        f"train_style(TrainConfig(style={str(images / 'style.png')!r}, content_dir={str(images / 'content')!r}, "
+        f"out_dir={str(out)!r}, image_size=32, batch_size=1, steps=4, width=0.25, loss_width=0.125, "
+        "weights=LossWeights(1.0, 1.0, 0.0, normalized=True), preview_every=0, device='cpu'), progress=False)\n"
+        "import torch.distributed as dist\n"
+        "print('rank', dist.get_rank(), 'of', dist.get_world_size())\n"
+    )
+    script = images / "ddp_train.py"
+    script.write_text(code)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533", str(script)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rank 0 of 2" in result.stdout and "rank 1 of 2" in result.stdout
+    assert (out / "style.pth").is_file()

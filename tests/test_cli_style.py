@@ -1,0 +1,157 @@
+"""The style-transfer commands end to end, on small generated images and a short video."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from pyfast.cli import main
+from pyfast.data import read_image, write_image
+from pyfast.models import TransformerNet
+from pyfast.style import save_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:no VGG-16 weights given")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "pyfast", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    model = TransformerNet(width=0.25)
+    with torch.no_grad():
+        model.deconv3.conv2d.bias.add_(128)
+    pth = save_model(model, root / "tiny.pth")
+    assert main(["export", "style", str(pth), "-o", str(root / "tiny.onnx")]) == 0
+    return root
+
+
+@pytest.fixture
+def photos(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    write_image(folder / "a.png", rng.integers(0, 256, (40, 52, 3), dtype=np.uint8))
+    write_image(folder / "b.jpg", rng.integers(0, 256, (40, 52, 3), dtype=np.uint8))
+    write_image(folder / "sub" / "c.png", rng.integers(0, 256, (33, 21, 3), dtype=np.uint8),
+                alpha=np.full((33, 21), 100, np.uint8))
+    from PIL import Image
+    Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8), "L").save(folder / "gray.png")
+    return folder
+
+
+def test_models_lists_the_shipped_styles(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "| mosaic" in out and "| starry" in out
+
+
+def test_export_prints_the_parity_error(model_files, capsys):
+    assert main(["export", "style", str(model_files / "tiny.pth"), "-o", str(model_files / "again.onnx"), "--opset", "17"]) == 0
+    out = capsys.readouterr().out
+    assert "max abs error on the 0-255 scale" in out and "97x131" in out
+
+
+def test_stylize_folder_keeps_layout_sizes_and_alpha(model_files, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["stylize", str(photos), "-m", str(model_files / "tiny.onnx"), "-o", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "stylized 4 frame(s) into 4 file(s)" in printed and "frames/s" in printed
+    assert read_image(out / "a.png").size == (40, 52)
+    c = read_image(out / "sub" / "c.png")
+    assert c.size == (33, 21) and c.alpha is not None and (c.alpha == 100).all()
+    assert read_image(out / "gray.png").rgb.shape == (20, 30, 3)
+
+
+def test_stylize_single_image_with_options_and_a_pth_model(model_files, photos, tmp_path):
+    target = tmp_path / "one.png"
+    assert main(["stylize", str(photos / "a.png"), "-m", str(model_files / "tiny.pth"), "-o", str(target),
+                 "--strength", "0.5", "--preserve-color", "--max-size", "26", "--no-progress"]) == 0
+    assert read_image(target).size == (20, 26)
+
+
+def test_stylize_with_a_shipped_model(photos, tmp_path):
+    assert main(["stylize", str(photos / "a.png"), "-m", "mosaic", "-o", str(tmp_path / "m.png"), "--no-progress"]) == 0
+    assert read_image(tmp_path / "m.png").size == (40, 52)
+
+
+def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
+    import cv2
+
+    source = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (48, 36))
+    for i in range(10):
+        writer.write(np.full((36, 48, 3), i * 20, np.uint8))
+    writer.release()
+    target = tmp_path / "styled.avi"
+    assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(target), "--no-progress"]) == 0
+    capture = cv2.VideoCapture(str(target))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (48, 36)
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 10
+
+
+@pytest.mark.parametrize(
+    "make, extra, message",
+    [
+        (lambda d: d / "missing.jpg", [], "no such file or folder"),
+        (lambda d: (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage") or d / "corrupt.jpg", [], "is not a readable image"),
+        (lambda d: (d / "notes.txt").write_text("x") or d / "notes.txt", [], "unsupported file type '.txt'"),
+        (lambda d: write_image(d / "zero.png", np.zeros((3, 3, 3), np.uint8)), [], "needs at least 5x5"),
+        (lambda d: write_image(d / "big.png", np.zeros((60, 80, 3), np.uint8)), ["--max-size", "50", "--oversize", "error"], "over the max size of 50"),
+    ],
+)
+def test_stylize_bad_inputs_one_line_error(model_files, tmp_path, make, extra, message):
+    path = make(tmp_path)
+    result = cli("stylize", path, "-m", model_files / "tiny.onnx", "-o", tmp_path / "o", "--no-progress", *extra)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_stylize_rejects_non_onnx_and_wrong_rank_models(tmp_path, photos):
+    fake = tmp_path / "fake.onnx"
+    fake.write_bytes(b"not onnx at all")
+    result = cli("stylize", photos / "a.png", "-m", fake, "-o", tmp_path / "o.png", "--no-progress")
+    assert result.returncode == 2 and "is not a valid ONNX model" in result.stderr
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["n", 3])])
+    rank2 = tmp_path / "rank2.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(rank2))
+    result = cli("stylize", photos / "a.png", "-m", rank2, "-o", tmp_path / "o.png", "--no-progress")
+    assert result.returncode == 2 and "must be 2-D" in result.stderr
+    result = cli("stylize", photos / "a.png", "-m", "no_such_style", "-o", tmp_path / "o.png")
+    assert result.returncode == 2 and "unknown style model 'no_such_style'" in result.stderr
+
+
+def test_train_style_cli_end_to_end(tmp_path, photos):
+    stripes = np.zeros((48, 48, 3), np.uint8)
+    stripes[:, ::6] = 255
+    write_image(tmp_path / "style.png", stripes)
+    args = ["train-style", "--style", str(tmp_path / "style.png"), "--content-dir", str(photos), "--out-dir",
+            str(tmp_path / "run"), "--image-size", "32", "--batch-size", "2", "--steps", "3", "--width", "0.25",
+            "--loss-width", "0.125", "--export", "--no-progress"]
+    assert main(args) == 0
+    assert (tmp_path / "run" / "style.pth").is_file() and (tmp_path / "run" / "style.onnx").is_file()
+
+
+def test_demo_writes_contact_sheet_and_timings(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "frames/s at 640x480" in out
+    sheet = read_image(tmp_path / "demo" / "contact_sheet.png")
+    assert sheet.size[0] > 4 * 224 and sheet.size[1] > 2 * 224
+    assert (tmp_path / "demo" / "timings.md").is_file()
+    assert len(list((tmp_path / "demo").glob("*/*.jpg"))) >= 8
