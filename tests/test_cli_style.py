@@ -16,6 +16,11 @@ from pyfast.style import save_model
 pytestmark = pytest.mark.filterwarnings("ignore:no VGG-16 weights given")
 
 
+def written(path, data):
+    path.write_bytes(data)
+    return path
+
+
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "pyfast", *map(str, args)], capture_output=True, text=True)
 
@@ -103,8 +108,8 @@ def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
     "make, extra, message",
     [
         (lambda d: d / "missing.jpg", [], "no such file or folder"),
-        (lambda d: (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage") or d / "corrupt.jpg", [], "is not a readable image"),
-        (lambda d: (d / "notes.txt").write_text("x") or d / "notes.txt", [], "unsupported file type '.txt'"),
+        (lambda d: written(d / "corrupt.jpg", b"\xff\xd8\xff garbage"), [], "is not a readable image"),
+        (lambda d: written(d / "notes.txt", b"x"), [], "unsupported file type '.txt'"),
         (lambda d: write_image(d / "zero.png", np.zeros((3, 3, 3), np.uint8)), [], "needs at least 5x5"),
         (lambda d: write_image(d / "big.png", np.zeros((60, 80, 3), np.uint8)), ["--max-size", "50", "--oversize", "error"], "over the max size of 50"),
     ],

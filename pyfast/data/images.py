@@ -56,7 +56,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                 rgb = np.asarray((rgba or im).convert("RGB"), dtype=np.uint8)
                 alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].copy() if rgba is not None else None
         except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
-            raise ValueError(f"{path}: refused as a decompression bomb ({exc})") from None
+            raise ValueError(f"{path}: image is over the limit of {max_pixels} pixels (refused as a possible decompression bomb)") from None
         except ValueError:
             raise
         except (OSError, SyntaxError) as exc:

@@ -67,7 +67,7 @@ class ContentImages(Dataset):
         crop = resize(np.ascontiguousarray(rgb[top : top + side, left : left + side]), self.size, self.size)
         if self.augment and rng.random() < 0.5:
             crop = crop[:, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float()
+        return torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float()
 
 
 def image_tensor(rgb: np.ndarray) -> torch.Tensor:
