@@ -87,7 +87,7 @@ def run_training_suite(device: str = "cpu", image_size: int = 256, batch_size: i
 def format_training_report(report: dict) -> str:
     machine = report["machine"]
     where = machine.get("gpu") or f"{machine['cpu']}, {machine['cores']} cores"
-    rows = [[r["loss"], round(r["seconds_per_step"] * 1e3, 1), round(r["steps_per_second"], 3), round(r["images_per_second"], 2)]
+    rows = [[r["loss"], int(round(r["seconds_per_step"] * 1e3)), round(r["steps_per_second"], 3), round(r["images_per_second"], 2)]
             for r in report["results"]]
     t = report["targets"][0]
     return "\n".join([
