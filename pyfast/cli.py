@@ -333,15 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
         "forward+backward) side by side, and prints a markdown table with speedups, achieved "
         "GFLOP/s or GB/s and the machine's measured peaks.",
     )
-    kernels.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-    kernels.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
-    kernels.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
     kernels.add_argument("--repeats", type=_int_at_least(1), default=9, help="timed repeats per case (default: 9)")
     kernels.add_argument("--warmup", type=_int_at_least(0), default=2, help="untimed runs first (default: 2)")
     kernels.add_argument("--quick", action="store_true", help="tiny shapes: check the harness, not the speed")
     kernels.add_argument("--check-targets", action="store_true", help="exit non-zero if a target is missed")
-    kernels.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    kernels.set_defaults(run=_cmd_bench_kernels)
 
     inference = suites.add_parser(
         "inference", help="TransformerNet: PyTorch eager vs ONNX Runtime, full vs half width",
@@ -356,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--image-size", type=_int_at_least(16), default=256)
     training.add_argument("--batch-size", type=_int_at_least(1), default=4)
     training.add_argument("--repeats", type=_int_at_least(1), default=3)
-    for suite, run in ((inference, _cmd_bench_inference), (training, _cmd_bench_training)):
+    for suite, run in ((kernels, _cmd_bench_kernels), (inference, _cmd_bench_inference), (training, _cmd_bench_training)):
         suite.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
         suite.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
         suite.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
