@@ -45,25 +45,24 @@ def convert_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
                 if attr.name == "to" and attr.i == TensorProto.FLOAT:
                     attr.i = TensorProto.FLOAT16
 
+    def renamed(name: str, new: str, field: str) -> None:
+        for node in graph.node:
+            names = getattr(node, field)
+            for k, current in enumerate(names):
+                if current == name:
+                    names[k] = new
+
     casts_in, casts_out = [], []
     for value in graph.input:
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-            continue
-        cast_name = f"{value.name}__fp16"
-        for node in graph.node:
-            for k, name in enumerate(node.input):
-                if name == value.name:
-                    node.input[k] = cast_name
-        casts_in.append(helper.make_node("Cast", [value.name], [cast_name], to=TensorProto.FLOAT16, name=f"cast_{cast_name}"))
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            inner = f"{value.name}__fp16"
+            renamed(value.name, inner, "input")
+            casts_in.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT16, name=f"cast_{inner}"))
     for value in graph.output:
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-            continue
-        inner = f"{value.name}__fp16"
-        for node in graph.node:
-            for k, name in enumerate(node.output):
-                if name == value.name:
-                    node.output[k] = inner
-        casts_out.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT, name=f"cast_{inner}"))
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            inner = f"{value.name}__fp16"
+            renamed(value.name, inner, "output")
+            casts_out.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT, name=f"cast_{inner}"))
     nodes = casts_in + list(graph.node) + casts_out
     del graph.node[:]
     graph.node.extend(nodes)

@@ -143,12 +143,12 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
     steps_per_epoch = max(1, len(loader))
     total_steps = config.steps or config.epochs * steps_per_epoch
 
+    style_image = load_style_image(config.style, config.style_size).to(device)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     model = TransformerNet(width=config.width).to(device, memory_format=memory_format)
     loss_net = build_loss_network(config.vgg_weights, config.loss_width).to(device, memory_format=memory_format)
-    criterion = PerceptualLoss(loss_net, load_style_image(config.style, config.style_size).to(device), config.weights,
-                               style_layers=config.style_layers)
+    criterion = PerceptualLoss(loss_net, style_image, config.weights, style_layers=config.style_layers)
     teacher = load_checkpoint(config.teacher, device).requires_grad_(False) if config.teacher else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     use_amp = cuda and config.amp
