@@ -58,15 +58,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_style(args: argparse.Namespace) -> int:
-    from .style.losses import LossWeights
     from .style.train import TrainConfig, train_style
 
     config = TrainConfig(
         style=args.style, content_dir=args.content_dir, out_dir=args.out_dir, name=args.name,
         image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
         epochs=args.epochs, steps=args.steps, lr=args.lr,
-        weights=LossWeights(args.content_weight, args.style_weight, args.tv_weight),
+        weights=_loss_weights(args),
         width=args.width, vgg_weights=args.vgg_weights, loss_width=args.loss_width, augment=args.augment,
+        style_warmup=args.style_warmup,
         teacher=args.teacher, distill_weight=args.distill_weight, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, resume=args.resume, seed=args.seed, device=args.device,
         amp=not args.no_amp, workers=args.workers,
@@ -80,6 +80,21 @@ def _cmd_train_style(args: argparse.Namespace) -> int:
         report = export_style(load_checkpoint(path), path.with_suffix(".onnx"), style=config.name or path.stem)
         print(report.summary())
     return 0
+
+
+def _loss_weights(args: argparse.Namespace):
+    """Explicit weights if any was given, else None (train_style picks the preset for its loss network)."""
+    from .style.losses import LossWeights
+
+    if args.content_weight is None and args.style_weight is None and args.tv_weight is None and not args.normalized:
+        return None
+    default = LossWeights()
+    return LossWeights(
+        default.content if args.content_weight is None else args.content_weight,
+        default.style if args.style_weight is None else args.style_weight,
+        default.tv if args.tv_weight is None else args.tv_weight,
+        normalized=args.normalized,
+    )
 
 
 def _load_style_model(spec: str):
@@ -268,13 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_int_at_least(1), default=2)
     train.add_argument("--steps", type=_int_at_least(1), help="train this many steps (overrides --epochs)")
     train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--content-weight", type=float, default=1e5)
-    train.add_argument("--style-weight", type=float, default=1e10)
-    train.add_argument("--tv-weight", type=float, default=0.0)
+    train.add_argument("--content-weight", type=float, help="default 1e5 with VGG-16 weights, 1 without")
+    train.add_argument("--style-weight", type=float, help="default 1e10 with VGG-16 weights, 1.5 (normalised) without")
+    train.add_argument("--tv-weight", type=float, help="default 0")
+    train.add_argument("--normalized", action="store_true", help="divide each layer's error by its target's mean square")
     train.add_argument("--width", type=float, default=1.0, help="TransformerNet width (0.5: real-time student)")
     train.add_argument("--vgg-weights", help="torchvision VGG-16 state dict (else $PYFAST_VGG16_WEIGHTS, else a random-feature network)")
     train.add_argument("--loss-width", type=float, default=1.0, help="width of the random-feature loss network")
     train.add_argument("--augment", action="store_true", help="random crops and flips (small content folders)")
+    train.add_argument("--style-warmup", type=_int_at_least(0), default=0, help="steps of content loss only, first")
     train.add_argument("--teacher", help="distil this trained model (.pth) into the student")
     train.add_argument("--distill-weight", type=float, default=1.0)
     train.add_argument("--checkpoint-every", type=_int_at_least(0), default=1000)

@@ -32,8 +32,11 @@ class LossWeights:
     normalized: bool = False
 
 
-# Calibrated for the random-feature VGG-16 (no pretrained weights).
-RANDOM_FEATURE_WEIGHTS = LossWeights(content=1.0, style=10.0, tv=0.0, normalized=True)
+# Calibrated for the random-feature VGG-16 (no pretrained weights): normalised
+# layers, the colour second moments ("rgb") and the three shallower ReLUs (the
+# deepest random features add stripe artefacts rather than style).
+RANDOM_FEATURE_WEIGHTS = LossWeights(content=1.0, style=1.5, tv=0.0, normalized=True)
+RANDOM_FEATURE_STYLE_LAYERS = ("rgb", "relu1_2", "relu2_2", "relu3_3")
 
 
 class PerceptualLoss(nn.Module):

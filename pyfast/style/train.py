@@ -13,7 +13,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from ..models.transformer import TransformerNet
 from ..models.vgg import VGG16Features, resolve_weights
 from .checkpoint import load_checkpoint, save_model
 from .data import ContentImages, image_tensor, to_uint8
-from .losses import STYLE_LAYERS, LossWeights, PerceptualLoss
+from .losses import RANDOM_FEATURE_STYLE_LAYERS, RANDOM_FEATURE_WEIGHTS, STYLE_LAYERS, LossWeights, PerceptualLoss
 
 
 @dataclass
@@ -44,13 +44,13 @@ class TrainConfig:
     epochs: int = 2
     steps: int | None = None  # overrides epochs when given
     lr: float = 1e-3
-    weights: LossWeights = field(default_factory=LossWeights)
+    weights: LossWeights | None = None  # None: examples' weights with VGG-16, the calibrated preset without
     width: float = 1.0  # TransformerNet width multiplier
     vgg_weights: str | None = None  # torchvision VGG-16 state dict; else $PYFAST_VGG16_WEIGHTS; else random
     loss_width: float = 1.0  # width of the random-feature loss network (no weights)
     augment: bool = False
     style_warmup: int = 0  # steps with the content loss only, before the style loss joins
-    style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_layers: tuple[str, ...] | None = None  # None: all four ReLUs with VGG-16, the preset's without
     teacher: str | None = None  # distil this trained model into the student
     distill_weight: float = 1.0
     checkpoint_every: int = 1000
@@ -148,7 +148,9 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     model = TransformerNet(width=config.width).to(device, memory_format=memory_format)
     loss_net = build_loss_network(config.vgg_weights, config.loss_width).to(device, memory_format=memory_format)
-    criterion = PerceptualLoss(loss_net, style_image, config.weights, style_layers=config.style_layers)
+    weights = config.weights or (LossWeights() if loss_net.pretrained else RANDOM_FEATURE_WEIGHTS)
+    style_layers = config.style_layers or (STYLE_LAYERS if loss_net.pretrained else RANDOM_FEATURE_STYLE_LAYERS)
+    criterion = PerceptualLoss(loss_net, style_image, weights, style_layers=style_layers)
     teacher = load_checkpoint(config.teacher, device).requires_grad_(False) if config.teacher else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     use_amp = cuda and config.amp
