@@ -128,7 +128,6 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     from .data.images import IMAGE_SUFFIXES
     from .runtime import Engine
     from .runtime.stylize import VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, stylize_images, stylize_video
-    from .zoo import resolve_model
 
     options = StylizeOptions(max_size=args.max_size or None, oversize=args.oversize, strength=args.strength,
                              preserve_color=args.preserve_color, batch_size=args.batch_size)
@@ -137,8 +136,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     single_output = None
     if len(files) == 1 and out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         single_output, out = out, out.parent
-    model_path = _model_onnx(args.model, Path(tempfile.mkdtemp(prefix="pyfast-")), args.fp16)
-    engine = Engine(model_path, providers=args.provider, threads=args.threads)
+    with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
+        engine = Engine(_model_onnx(args.model, Path(workdir), args.fp16), providers=args.provider, threads=args.threads)
     stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [(p, root) for p, root in files if p.suffix.lower() in VIDEO_SUFFIXES]

@@ -80,6 +80,15 @@ def test_stylize_single_image_with_options_and_a_pth_model(model_files, photos, 
     assert read_image(target).size == (20, 26)
 
 
+def test_stylize_fp16_stays_close_to_fp32(model_files, photos, tmp_path):
+    for flag, name in (([], "fp32.png"), (["--fp16"], "fp16.png")):
+        assert main(["stylize", str(photos / "a.png"), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / name),
+                     "--no-progress", *flag]) == 0
+    a = read_image(tmp_path / "fp32.png").rgb.astype(int)
+    b = read_image(tmp_path / "fp16.png").rgb.astype(int)
+    assert np.abs(a - b).max() <= 4
+
+
 def test_stylize_with_a_shipped_model(photos, tmp_path):
     assert main(["stylize", str(photos / "a.png"), "-m", "mosaic", "-o", str(tmp_path / "m.png"), "--no-progress"]) == 0
     assert read_image(tmp_path / "m.png").size == (40, 52)
