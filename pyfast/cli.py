@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_style_parser.add_argument("model", help="a .pth checkpoint or a shipped model's name")
     export_style_parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    export_style_parser.add_argument("--opset", type=_int_at_least(13), default=17)
+    export_style_parser.add_argument("--opset", type=_int_at_least(13), default=19, help="ONNX opset (default 19)")
     export_style_parser.add_argument("--fp16", action="store_true", help="compute in float16 (inputs/outputs stay float32)")
     export_style_parser.add_argument("--name", help="style name stored in the metadata")
     export_style_parser.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime check")
