@@ -88,6 +88,10 @@ class Engine:
                 raise ValueError(f"threads must be >= 1, got {threads}")
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # "auto" may list GPU providers that cannot start here (onnxruntime-gpu on a
+        # machine without a GPU); ONNX Runtime then logs errors and uses the next one,
+        # which is the intended behaviour of "auto", so those logs are muted.
+        ort.set_default_logger_severity(4 if providers == "auto" else 3)
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=requested)
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -95,6 +99,8 @@ class Engine:
             if "INVALID_PROTOBUF" in message or "Protobuf parsing failed" in message or "INVALID_GRAPH" in message:
                 raise ValueError(f"{self.path} is not a valid ONNX model ({message[:200]})") from None
             raise RuntimeError(f"onnxruntime could not load {self.path}: {message[:300]}") from None
+        finally:
+            ort.set_default_logger_severity(3)
         self.providers = list(self.session.get_providers())
         self.provider = self.providers[0]
         if providers != "auto" and self.provider != requested[0]:
