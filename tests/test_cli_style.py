@@ -1,6 +1,5 @@
 """The style-transfer commands end to end, on small generated images and a short video."""
 
-import json
 import subprocess
 import sys
 

@@ -55,7 +55,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                 rgba = im.convert("RGBA") if has_alpha else None
                 rgb = np.asarray((rgba or im).convert("RGB"), dtype=np.uint8)
                 alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].copy() if rgba is not None else None
-        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
             raise ValueError(f"{path}: image is over the limit of {max_pixels} pixels (refused as a possible decompression bomb)") from None
         except ValueError:
             raise

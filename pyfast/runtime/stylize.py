@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES, Image, fit_within, list_images, read_image, resize, write_image
+from ..data.images import IMAGE_SUFFIXES, Image, fit_within, read_image, resize, write_image
 from .color import blend, preserve_color, to_uint8
 from .engine import Engine
 
@@ -133,14 +133,14 @@ def stylize_images(
     from tqdm.auto import tqdm
 
     files = list(files)
-    pending: dict[tuple[int, int], list[tuple[Path, Path, Image]]] = {}
+    pending: dict[tuple[int, int], list[tuple[Path, Image]]] = {}
 
     def flush(key: tuple[int, int]) -> None:
         group = pending.pop(key, [])
         if not group:
             return
-        styled = stylizer(np.stack([img.rgb for _, _, img in group]))
-        for (source, target, img), rgb in zip(group, styled):
+        styled = stylizer(np.stack([img.rgb for _, img in group]))
+        for (target, img), rgb in zip(group, styled):
             alpha = img.alpha
             if alpha is not None and alpha.shape != rgb.shape[:2]:
                 alpha = resize(alpha[..., None], *rgb.shape[:2])[..., 0]
@@ -151,7 +151,7 @@ def stylize_images(
         rgb = stylizer.fit(img.rgb, str(source))
         target = single_output or _output_path(source, root, out)
         key = rgb.shape[:2]
-        pending.setdefault(key, []).append((source, target, Image(rgb, img.alpha)))
+        pending.setdefault(key, []).append((target, Image(rgb, img.alpha)))
         if len(pending[key]) >= stylizer.options.batch_size:
             flush(key)
     for key in list(pending):

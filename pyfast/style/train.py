@@ -13,7 +13,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +217,3 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
     if world > 1:
         dist.barrier()
     return final
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
