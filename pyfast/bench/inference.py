@@ -24,7 +24,7 @@ from .timing import time_alternating
 SIZES = {"256x256": (256, 256), "512x512": (512, 512), "640x480": (480, 640), "1280x720": (720, 1280)}
 QUICK_SIZES = {"64x64": (64, 64), "96x80": (80, 96)}
 WIDTHS = {"full": 1.0, "half": 0.5}
-MIN_SECONDS = 1.0
+MIN_SECONDS = 3.0  # per backend and case: slow cases (~0.7 s a frame) still get several samples
 
 
 @dataclass
