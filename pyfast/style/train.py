@@ -192,14 +192,15 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
                         target = teacher(content)
                     terms["distill"] = config.distill_weight * F.mse_loss(output.float(), target.float())
                     terms["total"] = terms["total"] + terms["distill"]
+            total = terms["total"].item()
+            if not math.isfinite(total):  # before the update, so the weights stay usable
+                raise FloatingPointError(f"loss is {total} at step {step + 1}: lower the learning rate or the loss weights")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(terms["total"]).backward()
             scaler.step(optimizer)
             scaler.update()
             step += 1
             images_seen += content.shape[0] * world
-            if not math.isfinite(terms["total"].item()):
-                raise FloatingPointError(f"loss is {terms['total'].item()} at step {step}: lower the learning rate or weights")
             if rank == 0:
                 rate = images_seen / max(time.perf_counter() - started, 1e-9)
                 bar.set_postfix({k: f"{v.item():.3g}" for k, v in terms.items()} | {"img/s": f"{rate:.1f}"})

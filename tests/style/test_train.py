@@ -112,3 +112,8 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in out.glob("rank*")) == ["rank0-of-2", "rank1-of-2"]
     assert (out / "style.pth").is_file()
+
+
+def test_non_finite_loss_stops_before_the_update(images):
+    with pytest.raises(FloatingPointError, match="loss is (nan|inf) at step 1"):
+        train_style(config(images, weights=LossWeights(float("inf"), 1.0, 0.0)), progress=False)
