@@ -95,7 +95,8 @@ class PerceptualLoss(nn.Module):
         content_loss = self.weights.content * content_loss
         style_loss = output.new_zeros(())
         for name in self.style_layers if self.style_enabled else ():
-            g = self.gram(feats[name])
+            # Gram matrices in float32 (also under CUDA autocast): long reductions, and the kernels' dtype.
+            g = self.gram(feats[name].float())
             target_gram = getattr(self, f"style_gram_{name}")
             term = F.mse_loss(g, target_gram.expand_as(g))
             if normalized:
