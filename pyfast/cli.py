@@ -142,7 +142,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [(p, root) for p, root in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if images:
-        stylize_images(stylizer, images, out, single_output if not videos else None, progress=not args.no_progress)
+        stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
     for source, root in videos:
         target = single_output or (out / (source.relative_to(root) if root else Path(source.name)))
         stylize_video(stylizer, source, target, progress=not args.no_progress)

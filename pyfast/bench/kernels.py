@@ -80,7 +80,7 @@ def _step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mode: str
 
         def run() -> None:
             out = fn(leaf)
-            out.backward(grad if grad is not None else None)
+            out.backward(grad)
             leaf.grad = None
     return run
 

@@ -159,35 +159,42 @@ def stylize_images(
     return stylizer.stats
 
 
-def read_video(path: Path) -> Iterator[np.ndarray]:
-    """Frames of a video file as (H, W, 3) uint8 RGB. Raises ValueError if it cannot be opened."""
-    import cv2
+class VideoReader:
+    """An opened video file: its properties and its frames as (H, W, 3) uint8 RGB.
 
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise ValueError(f"{path} is not a readable video")
-    try:
+    Raises:
+        ValueError: the file cannot be opened as a video.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import cv2
+
+        self.path = path
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise ValueError(f"{path} is not a readable video")
+        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
+        self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        import cv2
+
         while True:
-            ok, frame = capture.read()
+            ok, frame = self._capture.read()
             if not ok:
-                break
+                return
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
 
+    def close(self) -> None:
+        self._capture.release()
 
-def video_properties(path: Path) -> tuple[float, int, int, int]:
-    """(frames per second, width, height, frame count) of a video file."""
-    import cv2
+    def __enter__(self) -> "VideoReader":
+        return self
 
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise ValueError(f"{path} is not a readable video")
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        return fps, int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        capture.release()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True) -> StylizeStats:
@@ -196,32 +203,35 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     import cv2
     from tqdm.auto import tqdm
 
-    fps, width, height, count = video_properties(source)
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if target.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-    writer = cv2.VideoWriter(str(target), fourcc, fps, (width, height))
-    if not writer.isOpened():
-        raise ValueError(f"cannot write video {target}")
-    batch: list[np.ndarray] = []
+    with VideoReader(source) as video:
+        width, height = video.width, video.height
+        if width < MIN_SIDE or height < MIN_SIDE:
+            raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if target.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+        writer = cv2.VideoWriter(str(target), fourcc, video.fps, (width, height))
+        if not writer.isOpened():
+            raise ValueError(f"cannot write video {target}")
+        batch: list[np.ndarray] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        for frame in stylizer(np.stack(batch)):
-            if frame.shape[:2] != (height, width):
-                frame = resize(frame, height, width)
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        batch.clear()
+        def flush() -> None:
+            if not batch:
+                return
+            for frame in stylizer(np.stack(batch)):
+                if frame.shape[:2] != (height, width):
+                    frame = resize(frame, height, width)
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            batch.clear()
 
-    try:
-        for frame in tqdm(read_video(source), total=count or None, desc=f"stylize {source.name}", unit="frame", disable=not progress):
-            batch.append(stylizer.fit(frame, str(source)))
-            if len(batch) >= stylizer.options.batch_size:
-                flush()
-        flush()
-    finally:
-        writer.release()
+        try:
+            frames = tqdm(video, total=video.frame_count or None, desc=f"stylize {source.name}", unit="frame",
+                          disable=not progress)
+            for frame in frames:
+                batch.append(stylizer.fit(frame, str(source)))
+                if len(batch) >= stylizer.options.batch_size:
+                    flush()
+            flush()
+        finally:
+            writer.release()
     stylizer.stats.outputs.append(target)
     return stylizer.stats
