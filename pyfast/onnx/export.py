@@ -16,7 +16,7 @@ from .. import __version__
 from ..models.transformer import TransformerNet
 from .fp16 import convert_to_float16
 
-DEFAULT_OPSET = 19  # opset 19 Pad/Resize run ~7 % faster in ONNX Runtime 1.32 CPU than opset 17
+DEFAULT_OPSET = 19  # the half-width model ran 7 % faster than at opset 17 in ONNX Runtime 1.32 CPU (bench/RESULTS.md)
 # Sizes the export is verified at: none equal to the export size, odd ones included.
 VERIFY_SIZES = ((97, 131), (200, 160), (64, 64))
 FP32_TOLERANCE = 0.05  # max abs error on the 0-255 scale
