@@ -9,6 +9,7 @@ the reference with a single warning per op and device type.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from types import ModuleType
 
@@ -30,12 +31,15 @@ def _graph_capture() -> bool:
     return bool(compiler is not None and compiler.is_compiling())
 
 
+@functools.cache
+def _cuda_compiled() -> bool:
+    return bool(build_info()["cuda_compiled"])  # fixed for the process: asked once, not per op call
+
+
 def _device_compiled(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
-    if device.type == "cuda":
-        return bool(build_info()["cuda_compiled"])
-    return False
+    return device.type == "cuda" and _cuda_compiled()
 
 
 def kernel_for(x: torch.Tensor, op: str) -> ModuleType | None:

@@ -108,7 +108,7 @@ def test_cpu_only_build_with_cuda_tensor_falls_back(monkeypatch):
     """Simulates a CPU-only extension facing a CUDA tensor (a GPU is needed for the tensor)."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    monkeypatch.setattr(_dispatch, "build_info", lambda: {"cuda_compiled": False})
+    monkeypatch.setattr(_dispatch, "_cuda_compiled", lambda: False)
     monkeypatch.setattr(_dispatch, "_warned", set())
     x = torch.randn(1, 2, 5, 5, device="cuda")
     with pytest.warns(RuntimeWarning, match="without CUDA kernels"):
