@@ -10,16 +10,13 @@
 
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "bindings.h"
 #include "common/tensor.h"
 #include "cuda_info.h"
-#include "gram/gram.h"
-#include "tv/tv.h"
 
 namespace py = pybind11;
 
-namespace {
-
-pyfast::TensorArg arg(const py::object& obj, const char* name, int rank) {
+pyfast::TensorArg pyfast::tensor_arg(const py::object& obj, const char* name, int rank) {
   py::object capsule = obj;
   if (!PyCapsule_CheckExact(obj.ptr())) {
     if (!py::hasattr(obj, "__dlpack__"))
@@ -35,6 +32,8 @@ pyfast::TensorArg arg(const py::object& obj, const char* name, int rank) {
   }
   return pyfast::read_tensor(managed, name, rank);
 }
+
+namespace {
 
 py::dict build_info() {
   py::dict info;
@@ -67,49 +66,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", &pyfast::set_max_threads, py::arg("n"),
         "Set the number of threads the CPU kernels use.");
 
-  m.def(
-      "gram_forward",
-      [](py::object x, py::object out, double scale, std::uintptr_t stream) {
-        auto xa = arg(x, "x", 4);
-        auto oa = arg(out, "out", 3);
-        py::gil_scoped_release release;
-        pyfast::gram_forward(xa, oa, scale, stream);
-      },
-      py::arg("x"), py::arg("out"), py::arg("scale"), py::arg("stream") = 0,
-      "out (B, C, C) = scale * F F^T with F = x (B, C, H, W) viewed as (B, C, H*W).");
-  m.def(
-      "gram_backward",
-      [](py::object x, py::object grad_out, py::object grad_x, double scale,
-         std::uintptr_t stream) {
-        auto xa = arg(x, "x", 4);
-        auto ga = arg(grad_out, "grad_out", 3);
-        auto gx = arg(grad_x, "grad_x", 4);
-        py::gil_scoped_release release;
-        pyfast::gram_backward(xa, ga, gx, scale, stream);
-      },
-      py::arg("x"), py::arg("grad_out"), py::arg("grad_x"), py::arg("scale"), py::arg("stream") = 0,
-      "grad_x = scale * (grad_out + grad_out^T) F, reshaped as x.");
-  m.def(
-      "tv_forward",
-      [](py::object x, py::object out, double beta, double eps, std::uintptr_t stream) {
-        auto xa = arg(x, "x", 4);
-        auto oa = arg(out, "out", 1);
-        py::gil_scoped_release release;
-        pyfast::tv_forward(xa, oa, {beta, eps}, stream);
-      },
-      py::arg("x"), py::arg("out"), py::arg("beta") = 2.0, py::arg("eps") = 1e-8,
-      py::arg("stream") = 0, "out (B,) = per-image total variation of x (B, C, H, W).");
-  m.def(
-      "tv_backward",
-      [](py::object x, py::object grad_out, py::object grad_x, double beta, double eps,
-         std::uintptr_t stream) {
-        auto xa = arg(x, "x", 4);
-        auto ga = arg(grad_out, "grad_out", 1);
-        auto gx = arg(grad_x, "grad_x", 4);
-        py::gil_scoped_release release;
-        pyfast::tv_backward(xa, ga, gx, {beta, eps}, stream);
-      },
-      py::arg("x"), py::arg("grad_out"), py::arg("grad_x"), py::arg("beta") = 2.0,
-      py::arg("eps") = 1e-8, py::arg("stream") = 0,
-      "grad_x = d(sum_b grad_out[b] * tv(x)[b]) / dx.");
+  pyfast::register_gram(m);
+  pyfast::register_tv(m);
 }
