@@ -11,9 +11,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line."""
+from ._cli import Parser as _Parser
+from ._cli import UsageError, add_report_options
+from ._cli import finish_report as _finish_report
+from ._cli import int_at_least as _int_at_least
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -203,44 +204,6 @@ def _cmd_bench_training(args: argparse.Namespace) -> int:
     return _finish_report(args, report, format_training_report(report))
 
 
-def _finish_report(args: argparse.Namespace, report: dict, text: str) -> int:
-    """Prints a suite's report and writes the requested JSON/markdown files."""
-    from pathlib import Path
-
-    from .bench.report import write_json
-
-    print(text)
-    if args.json:
-        print(f"\nwrote {write_json(args.json, report)}")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.markdown}")
-    return 0
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pyfast",
@@ -369,9 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--repeats", type=_int_at_least(1), default=3)
     for suite, run in ((kernels, _cmd_bench_kernels), (inference, _cmd_bench_inference), (training, _cmd_bench_training)):
         suite.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-        suite.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
-        suite.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
-        suite.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        add_report_options(suite)
         suite.set_defaults(run=run)
     inference.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not the speed")
     return parser

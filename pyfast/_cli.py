@@ -1,0 +1,54 @@
+"""Pieces shared by the command modules of ``pyfast`` (pyfast/cli.py and ``<area>/commands.py``)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def finish_report(args: argparse.Namespace, report: dict, text: str) -> int:
+    """Prints a suite's report and writes the requested JSON/markdown files."""
+    from pathlib import Path
+
+    from .bench.report import write_json
+
+    print(text)
+    if args.json:
+        print(f"\nwrote {write_json(args.json, report)}")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """--json / --markdown / --no-progress, as every ``pyfast bench`` suite takes them."""
+    parser.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
