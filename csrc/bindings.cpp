@@ -68,4 +68,6 @@ PYBIND11_MODULE(_C, m) {
 
   pyfast::register_gram(m);
   pyfast::register_tv(m);
+  pyfast::register_masked_conv(m);
+  pyfast::register_occlusion(m);
 }

@@ -7,6 +7,19 @@ formulations live in :mod:`pyfast.ops.reference`.
 
 from . import reference
 from .gram import GramMatrix, gram_matrix
+from .masked_conv import MaskedConv2d, masked_conv2d
+from .occlusion import OcclusionGrid, occlude, occlusion_heatmap
 from .tv import TotalVariation, total_variation
 
-__all__ = ["GramMatrix", "TotalVariation", "gram_matrix", "reference", "total_variation"]
+__all__ = [
+    "GramMatrix",
+    "MaskedConv2d",
+    "OcclusionGrid",
+    "TotalVariation",
+    "gram_matrix",
+    "masked_conv2d",
+    "occlude",
+    "occlusion_heatmap",
+    "reference",
+    "total_variation",
+]

@@ -56,3 +56,64 @@ def total_variation(
         s = F.pad(dx.pow(2), (0, 1)) + F.pad(dy.pow(2), (0, 0, 0, 1))
         per_image = (s + eps).pow(beta / 2).sum(dim=(1, 2, 3))
     return reduce_per_image(per_image, reduction, x.numel())
+
+
+def occlude(x: torch.Tensor, grid, baseline: float | torch.Tensor = 0.0, first: int = 0,
+            count: int | None = None) -> torch.Tensor:
+    """Copies of x (C, H, W) with windows ``first .. first+count-1`` of ``grid`` (an
+    :class:`pyfast.ops.occlusion.OcclusionGrid`) set to ``baseline`` over all channels.
+
+    Returns:
+        (count, C, H, W).
+    """
+    count = grid.count - first if count is None else count
+    out = x.unsqueeze(0).repeat(count, 1, 1, 1)
+    for p in range(count):
+        top, bottom, left, right = grid.box(first + p)
+        if isinstance(baseline, torch.Tensor):
+            out[p, :, top:bottom, left:right] = baseline[:, top:bottom, left:right]
+        else:
+            out[p, :, top:bottom, left:right] = baseline
+    return out
+
+
+def occlusion_heatmap(drops: torch.Tensor, grid) -> torch.Tensor:
+    """Per-pixel mean of ``drops`` (N, grid.count) over the windows of ``grid`` covering the pixel.
+
+    Returns:
+        (N, H, W).
+    """
+    sums = drops.new_zeros((drops.shape[0], *grid.size), dtype=torch.float64)
+    counts = torch.zeros(grid.size, dtype=torch.float64, device=drops.device)
+    for k in range(grid.count):
+        top, bottom, left, right = grid.box(k)
+        sums[:, top:bottom, left:right] += drops[:, k, None, None].double()
+        counts[top:bottom, left:right] += 1
+    return (sums / counts).to(drops.dtype)
+
+
+MASK_TYPES = ("A", "B")
+
+
+def causal_mask(kernel_size: int, mask_type: str, dtype=None, device=None) -> torch.Tensor:
+    """PixelCNN's (k, k) mask: 1 on the taps before the centre in raster order, and
+    on the centre for mask type "B"; 0 elsewhere."""
+    c = kernel_size // 2
+    mask = torch.zeros(kernel_size * kernel_size, dtype=dtype, device=device)
+    mask[: c * kernel_size + c + (1 if mask_type == "B" else 0)] = 1
+    return mask.view(kernel_size, kernel_size)
+
+
+def masked_conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, mask_type: str = "A"
+) -> torch.Tensor:
+    """Masked convolution as a dense one: ``F.conv2d(x, weight * mask, bias, padding=k // 2)``.
+
+    Args:
+        x: (B, Cin, H, W); weight: (Cout, Cin, k, k), k odd; bias: (Cout,) or None.
+    Returns:
+        (B, Cout, H, W).
+    """
+    k = weight.shape[-1]
+    mask = causal_mask(k, mask_type, dtype=weight.dtype, device=weight.device)
+    return F.conv2d(x, weight * mask, bias, padding=k // 2)
