@@ -205,6 +205,10 @@ def _cmd_bench_training(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .explain.commands import add_commands as add_explain_commands
+    from .serve.commands import add_commands as add_serve_commands
+    from .serve.commands import add_export_triton
+
     parser = _Parser(
         prog="pyfast",
         description="Fast neural style transfer, generator networks and CNN visualisation.",
@@ -282,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_style_parser.add_argument("--name", help="style name stored in the metadata")
     export_style_parser.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime check")
     export_style_parser.set_defaults(run=_cmd_export_style)
+    add_export_triton(targets)
 
     stylize = commands.add_parser(
         "stylize", help="stylise images, folders and videos with a style model",
@@ -301,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
     stylize.add_argument("--no-progress", action="store_true")
     stylize.set_defaults(run=_cmd_stylize)
+
+    add_serve_commands(commands)
+
+    add_explain_commands(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark suite")
     suites = bench.add_subparsers(dest="suite", metavar="SUITE", parser_class=_Parser)

@@ -58,6 +58,37 @@ class StylizeStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+def to_model_input(frames: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 on the 0-255 scale, the style model's input.
+
+    Raises:
+        ValueError: not (N, H, W, 3) uint8, or a side under ``MIN_SIDE`` pixels.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    h, w = frames.shape[1:3]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"image is {w}x{h} pixels; the style model needs at least {MIN_SIDE}x{MIN_SIDE}")
+    return np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def finish_output(frames: np.ndarray, output: np.ndarray, strength: float = 1.0, preserve: bool = False) -> np.ndarray:
+    """The style model's raw output -> the final uint8 images.
+
+    Args:
+        frames: (N, H, W, 3) uint8, the content the model was given.
+        output: (N, 3, H, W) float, the model's output on the 0-255 scale (unclipped).
+        strength: 0..1 blend of the stylised image over the content.
+        preserve: keep the content's chroma (luminance-only transfer).
+    Returns:
+        (N, H, W, 3) uint8.
+    """
+    out = np.clip(output.transpose(0, 2, 3, 1), 0, 255)
+    if preserve:
+        out = preserve_color(frames, out)
+    return to_uint8(blend(frames, out, strength))
+
+
 class Stylizer:
     """Applies a style Engine to uint8 RGB frames, with strength and colour preservation."""
 
@@ -68,20 +99,12 @@ class Stylizer:
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, H, W, 3) uint8 stylised."""
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-        h, w = frames.shape[1:3]
-        if min(h, w) < MIN_SIDE:
-            raise ValueError(f"image is {w}x{h} pixels; the style model needs at least {MIN_SIDE}x{MIN_SIDE}")
-        x = np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32)
+        x = to_model_input(frames)
         start = time.perf_counter()
         y = self.engine.run(x)
         self.stats.seconds += time.perf_counter() - start
         self.stats.frames += len(frames)
-        out = np.clip(y.transpose(0, 2, 3, 1), 0, 255)
-        if self.options.preserve_color:
-            out = preserve_color(frames, out)
-        return to_uint8(blend(frames, out, self.options.strength))
+        return finish_output(frames, y, self.options.strength, self.options.preserve_color)
 
     def fit(self, rgb: np.ndarray, name: str = "image") -> np.ndarray:
         """Applies the max-size policy to one (H, W, 3) image."""

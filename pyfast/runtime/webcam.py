@@ -1,0 +1,289 @@
+"""The local real-time loop: camera or video -> style model -> window and/or video file.
+
+Three threads form a pipeline: capture, inference and encoding. Between capture and
+inference sits a one-frame mailbox in real-time mode: a frame the model had no time for
+is replaced by the next one (dropped), so the picture never lags behind the camera.
+Offline (a video file, not real time), every frame is processed in order instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .stylize import MIN_SIDE, Stylizer, VideoReader
+
+_END = object()
+
+
+class LatestSlot:
+    """A one-item mailbox: ``put`` replaces an unread item (counted in ``dropped``);
+    ``get`` blocks until an item or ``close``."""
+
+    def __init__(self) -> None:
+        self._item: object = None
+        self._full = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item: object) -> None:
+        with self._cond:
+            if self._full:
+                self.dropped += 1
+            self._item, self._full = item, True
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None) -> object:
+        """The newest item; ``_END`` once closed and empty. Raises queue.Empty on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._full or self._closed, timeout):
+                raise queue.Empty
+            if not self._full:
+                return _END
+            item, self._item, self._full = self._item, None, False
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class _Queue:
+    """A bounded FIFO with the same put/get/close as LatestSlot (offline mode: no drops)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._queue: queue.Queue = queue.Queue(size)
+        self.dropped = 0
+
+    def put(self, item: object) -> None:
+        self._queue.put(item)
+
+    def get(self, timeout: float | None = None) -> object:
+        return self._queue.get(timeout=timeout)
+
+    def close(self) -> None:
+        self._queue.put(_END)
+
+
+@dataclass
+class WebcamStats:
+    """Counts and rates of one run of :func:`run_webcam`."""
+
+    captured: int = 0
+    stylized: int = 0
+    dropped: int = 0
+    written: int = 0
+    seconds: float = 0.0
+    latency_ms: float = 0.0  # mean, capture to encoded
+    output: Path | None = None
+
+    @property
+    def fps(self) -> float:
+        """Stylised frames per wall-clock second."""
+        return self.stylized / self.seconds if self.seconds > 0 else 0.0
+
+
+def open_capture(source: int | str | Path):
+    """A cv2.VideoCapture for a camera index or a video file.
+
+    Raises:
+        FileNotFoundError: a video path that does not exist. ValueError: cannot be opened.
+    """
+    import cv2
+
+    if isinstance(source, int):
+        capture = cv2.VideoCapture(source)
+        if not capture.isOpened():
+            raise ValueError(f"camera {source} cannot be opened")
+        return capture
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such video file: {path}")
+    return VideoReader(path)._capture
+
+
+def draw_fps(bgr: np.ndarray, fps: float, latency_ms: float) -> np.ndarray:
+    """Writes "<fps> fps, <latency> ms" in the top-left corner of a BGR frame (in place; returns it)."""
+    import cv2
+
+    text = f"{fps:5.1f} fps  {latency_ms:4.0f} ms"
+    scale = max(0.4, bgr.shape[1] / 900)
+    for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(bgr, text, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
+    return bgr
+
+
+def run_webcam(
+    stylizer: Stylizer,
+    source: int | str | Path = 0,
+    out: str | Path | None = None,
+    window: bool = True,
+    realtime: bool | None = None,
+    max_frames: int | None = None,
+    overlay: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> WebcamStats:
+    """Runs the capture -> inference -> encoding pipeline until the source ends, ``max_frames``
+    frames are captured, ``should_stop()`` turns true, Ctrl-C, or "q" in the window.
+
+    Args:
+        stylizer: the style model and options (max size, strength, colour).
+        source: a camera index or a video file.
+        out: video file to write (.mp4/.m4v/.mov: mp4v; else MJPG), frames at the processed size.
+        window: show the result in an OpenCV window (needs an OpenCV build with a GUI).
+        realtime: drop frames the model has no time for (default: True for cameras, False
+            for files, which are then processed frame by frame).
+        max_frames: stop after capturing this many frames.
+        overlay: draw the frame rate and latency on the output.
+
+    Raises:
+        ValueError: nothing to show or write (``window`` False and no ``out``), a source that
+            cannot be opened, or no GUI for a window. FileNotFoundError: a missing video file.
+    """
+    import cv2
+
+    if not window and out is None:
+        raise ValueError("nothing to do: give an output file (out) or show a window")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    if window and re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
+        raise ValueError("this OpenCV build has no GUI (opencv-python-headless): write a video with out= instead")
+    live = isinstance(source, int)
+    realtime = live if realtime is None else realtime
+    capture = open_capture(source)
+    fps_in = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    frames_in = LatestSlot() if realtime else _Queue()
+    frames_out = LatestSlot() if realtime else _Queue()
+    shown = LatestSlot()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    stats = WebcamStats(output=Path(out) if out is not None else None)
+    latencies: list[float] = []
+
+    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+                stop.set()
+
+        return run
+
+    def capture_loop() -> None:
+        period = 1.0 / fps_in if (realtime and not live) else 0.0  # a file played in real time
+        next_at = time.perf_counter()
+        try:
+            while not stop.is_set() and (max_frames is None or stats.captured < max_frames):
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                stats.captured += 1
+                frames_in.put((time.perf_counter(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+                if period:
+                    next_at += period
+                    time.sleep(max(0.0, next_at - time.perf_counter()))
+        finally:
+            frames_in.close()
+
+    def inference_loop() -> None:
+        try:
+            while (item := frames_in.get()) is not _END:
+                taken, rgb = item
+                rgb = stylizer.fit(rgb, "frame")
+                if min(rgb.shape[:2]) < MIN_SIDE:
+                    raise ValueError(f"frames are {rgb.shape[1]}x{rgb.shape[0]}; need at least {MIN_SIDE}x{MIN_SIDE}")
+                styled = stylizer(rgb[None])[0]
+                stats.stylized += 1
+                frames_out.put((taken, styled))
+        finally:
+            frames_out.close()
+
+    def encoding_loop() -> None:
+        writer = None
+        started = time.perf_counter()
+        try:
+            while (item := frames_out.get()) is not _END:
+                taken, rgb = item
+                bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+                latencies.append((time.perf_counter() - taken) * 1e3)
+                if overlay:
+                    elapsed = time.perf_counter() - started
+                    draw_fps(bgr, stats.stylized / elapsed if elapsed > 0 else 0.0, float(np.mean(latencies[-30:])))
+                if out is not None:
+                    if writer is None:
+                        writer = _open_writer(Path(out), fps_in, bgr.shape[1], bgr.shape[0])
+                    writer.write(bgr)
+                    stats.written += 1
+                if window:
+                    shown.put(bgr)
+        finally:
+            if writer is not None:
+                writer.release()
+            shown.close()
+
+    threads = [threading.Thread(target=guarded(fn), name=f"pyfast-webcam-{name}", daemon=True)
+               for name, fn in (("capture", capture_loop), ("inference", inference_loop), ("encoding", encoding_loop))]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    try:
+        _display_or_wait(shown if window else None, threads, stop, should_stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        capture.release()
+        if window:
+            cv2.destroyAllWindows()
+    stats.seconds = time.perf_counter() - start
+    stats.dropped = frames_in.dropped + frames_out.dropped
+    stats.latency_ms = float(np.mean(latencies)) if latencies else 0.0
+    if errors:
+        raise errors[0]
+    return stats
+
+
+def _open_writer(path: Path, fps: float, width: int, height: int):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"cannot write video {path}")
+    return writer
+
+
+def _display_or_wait(shown: LatestSlot | None, threads: list[threading.Thread], stop: threading.Event,
+                     should_stop: Callable[[], bool] | None) -> None:
+    """The main thread: shows frames (OpenCV windows live on the main thread) or just waits."""
+    import cv2
+
+    while any(t.is_alive() for t in threads):
+        if should_stop is not None and should_stop():
+            stop.set()
+        if shown is None:
+            threads[-1].join(0.05)
+            continue
+        try:
+            frame = shown.get(timeout=0.05)
+        except queue.Empty:
+            frame = None
+        if frame is _END:
+            return
+        if frame is not None:
+            cv2.imshow("pyfast webcam (q to quit)", frame)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            stop.set()

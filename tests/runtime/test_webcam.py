@@ -1,0 +1,108 @@
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from pyfast.runtime import Engine
+from pyfast.runtime.stylize import StylizeOptions, Stylizer
+from pyfast.runtime.webcam import _END, LatestSlot, draw_fps, run_webcam
+from pyfast.zoo import get_style
+
+
+def make_video(path, frames=24, size=(64, 48), fps=24.0):
+    """An MJPG .avi of a square moving over a gradient."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    w, h = size
+    for i in range(frames):
+        frame = np.zeros((h, w, 3), np.uint8)
+        frame[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)
+        frame[h // 4: h // 4 + 12, i % (w - 12): i % (w - 12) + 12] = 255
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def read_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+class SlowEngine:
+    """Inverts colours, slowly (a model slower than the camera)."""
+
+    provider = "FakeProvider"
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def run(self, x):
+        time.sleep(self.seconds)
+        return 255.0 - x
+
+
+def test_offline_video_is_stylised_frame_by_frame(tmp_path):
+    source = make_video(tmp_path / "in.avi")
+    stylizer = Stylizer(Engine(get_style("mosaic").onnx, providers="cpu"), StylizeOptions(max_size=32))
+    stats = run_webcam(stylizer, source, out=tmp_path / "out.avi", window=False)
+    assert (stats.captured, stats.stylized, stats.written, stats.dropped) == (24, 24, 24, 0)
+    assert stats.fps > 0 and stats.latency_ms > 0
+    written = read_frames(tmp_path / "out.avi")
+    assert len(written) == 24 and written[0].shape == (24, 32, 3)  # processed at max size 32
+    original = cv2.resize(read_frames(source)[5], (32, 24), interpolation=cv2.INTER_AREA)
+    assert np.abs(written[5].astype(float) - original).mean() > 10
+
+
+def test_realtime_mode_drops_stale_frames_instead_of_lagging(tmp_path):
+    source = make_video(tmp_path / "in.avi", frames=30, fps=200.0)  # 5 ms a frame; the model takes 30 ms
+    stylizer = Stylizer(SlowEngine(0.03), StylizeOptions(max_size=None))
+    stats = run_webcam(stylizer, source, out=tmp_path / "out.mp4", window=False, realtime=True, overlay=False)
+    assert stats.captured == 30
+    assert stats.dropped > 0 and stats.stylized + stats.dropped == 30
+    assert stats.written == stats.stylized == len(read_frames(tmp_path / "out.mp4"))
+    assert stats.latency_ms < 200  # bounded by a frame or two of model time, not by the backlog
+
+
+def test_latest_slot_keeps_only_the_newest_item():
+    slot = LatestSlot()
+    for i in range(5):
+        slot.put(i)
+    assert slot.get() == 4 and slot.dropped == 4
+    got = []
+    reader = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
+    reader.start()
+    slot.put("late")
+    reader.join(5)
+    assert got == ["late"]
+    slot.close()
+    assert slot.get() is _END
+
+
+def test_max_frames_stops_and_overlay_draws(tmp_path):
+    source = make_video(tmp_path / "in.avi")
+    stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), source, out=tmp_path / "o.avi",
+                       window=False, max_frames=7)
+    assert stats.captured == 7 and stats.written == 7
+    frame = np.zeros((48, 64, 3), np.uint8)
+    assert draw_fps(frame, 12.5, 40.0).any()
+
+
+def test_bad_arguments(tmp_path):
+    stylizer = Stylizer(SlowEngine(0.0))
+    with pytest.raises(ValueError, match="nothing to do"):
+        run_webcam(stylizer, tmp_path / "in.avi", out=None, window=False)
+    with pytest.raises(FileNotFoundError):
+        run_webcam(stylizer, tmp_path / "missing.avi", out=tmp_path / "o.avi", window=False)
+    (tmp_path / "junk.avi").write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="not a readable video"):
+        run_webcam(stylizer, tmp_path / "junk.avi", out=tmp_path / "o.avi", window=False)
+    with pytest.raises(ValueError, match="max_frames"):
+        run_webcam(stylizer, make_video(tmp_path / "in.avi"), out=tmp_path / "o.avi", window=False, max_frames=0)

@@ -1,0 +1,55 @@
+"""The serve/webcam/export-triton commands through a parser built as pyfast.cli builds its own."""
+
+
+import pytest
+
+from pyfast.cli import _Parser
+from pyfast.serve.commands import add_commands, add_export_triton
+
+from ..runtime.test_webcam import make_video, read_frames
+
+
+def parse(argv):
+    parser = _Parser(prog="pyfast")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    add_commands(commands)
+    export = commands.add_parser("export")
+    add_export_triton(export.add_subparsers(dest="target", parser_class=_Parser))
+    return parser.parse_args(argv)
+
+
+def test_webcam_headless_on_a_video_file(tmp_path, capsys):
+    source = make_video(tmp_path / "in.avi", frames=12)
+    args = parse(["webcam", "--video", str(source), "-m", "starry", "--out", str(tmp_path / "out.mp4"),
+                  "--no-window", "--max-size", "32"])
+    assert args.run(args) == 0
+    assert "stylized 12 of 12 frame(s)" in capsys.readouterr().out
+    assert len(read_frames(tmp_path / "out.mp4")) == 12
+
+
+def test_webcam_needs_somewhere_to_put_frames():
+    args = parse(["webcam", "--video", "x.avi", "-m", "mosaic", "--no-window"])
+    with pytest.raises(ValueError, match="--out"):
+        args.run(args)
+
+
+def test_export_triton_command(tmp_path, capsys):
+    args = parse(["export", "triton", "mosaic", "starry", "-o", str(tmp_path / "repo"), "--kind", "cpu", "--instances", "2"])
+    assert args.run(args) == 0
+    assert "wrote 2 model(s)" in capsys.readouterr().out
+    assert "KIND_CPU" in (tmp_path / "repo" / "mosaic" / "config.pbtxt").read_text()
+
+
+def test_serve_refuses_a_public_address_without_a_token(monkeypatch):
+    monkeypatch.delenv("PYFAST_TOKEN", raising=False)
+    args = parse(["serve", "--host", "0.0.0.0"])
+    with pytest.raises(ValueError, match="token"):
+        args.run(args)
+
+
+@pytest.mark.parametrize("argv", [["serve", "--max-batch", "0"], ["webcam", "--camera", "0", "--video", "a.avi", "-m", "x"],
+                                  ["export", "triton", "-o", "r"]])
+def test_bad_arguments_exit_2(argv):
+    with pytest.raises(SystemExit) as info:
+        parse(argv)
+    assert info.value.code == 2
