@@ -47,6 +47,10 @@ bench: build
 	$(BIN)/pyfast bench kernels --json out/bench/kernels.json --markdown out/bench/kernels.md
 	$(BIN)/pyfast bench inference --json out/bench/inference.json --markdown out/bench/inference.md
 	$(BIN)/pyfast bench training --json out/bench/training.json --markdown out/bench/training.md
+	$(BIN)/pyfast bench masked-conv --json out/bench/masked-conv.json --markdown out/bench/masked-conv.md
+	$(BIN)/pyfast bench occlusion --json out/bench/occlusion.json --markdown out/bench/occlusion.md
+	$(BIN)/pyfast bench gatys --json out/bench/gatys.json --markdown out/bench/gatys.md
+	$(BIN)/pyfast bench serve --json out/bench/serve.json --markdown out/bench/serve.md
 
 test: build
 	$(BIN)/python -m pytest -q

@@ -339,12 +339,58 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--image-size", type=_int_at_least(16), default=256)
     training.add_argument("--batch-size", type=_int_at_least(1), default=4)
     training.add_argument("--repeats", type=_int_at_least(1), default=3)
+    occlusion = suites.add_parser(
+        "occlusion", help="occlusion sweeps: pyfast vs captum.attr.Occlusion (needs captum)",
+        description="Occlusion maps of the shipped classifier (64x64, window 8, stride 4) and a ResNet-18-shaped "
+        "network (224x224, window 15, stride 8), pyfast's backends against Captum at the same batch size.",
+    )
+    gatys = suites.add_parser(
+        "gatys", help="Gatys style transfer iterations/s: compiled Gram/TV vs the plain PyTorch formulation",
+        description="L-BFGS and Adam iterations per second at 256x256, pyfast's loss against the PyTorch "
+        "tutorial's formulation, same VGG-16, layers and optimizer.",
+    )
+    gatys.add_argument("--image-size", type=_int_at_least(32), default=256)
+    gatys.add_argument("--repeats", type=_int_at_least(1), default=6)
+    masked = suites.add_parser(
+        "masked-conv", help="masked convolution fwd+bwd vs the dense masked formulation; PixelCNN cached vs naive sampling",
+        description="PixelCNN layer shapes at batch 16 (28x28, 32x32), and sampling 16 28x28 images cached vs naive.",
+    )
+    masked.add_argument("--repeats", type=_int_at_least(1), default=9)
+    serve = suites.add_parser(
+        "serve", help="the HTTP service: dynamic batching vs batch size 1 under concurrent clients",
+        description="Runs the service on loopback and 16 concurrent clients against a 256x256 model, with dynamic "
+        "batching and with batch size 1; throughput, p50 and p99 latency.",
+    )
+    serve.add_argument("--clients", type=_int_at_least(1), default=16)
+    serve.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
+    for suite in (occlusion, gatys, masked, serve):
+        suite.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not the speed")
+        add_report_options(suite)
+        suite.set_defaults(run=_cmd_bench_suite)
+    for suite in (gatys, masked):
+        suite.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     for suite, run in ((kernels, _cmd_bench_kernels), (inference, _cmd_bench_inference), (training, _cmd_bench_training)):
         suite.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
         add_report_options(suite)
         suite.set_defaults(run=run)
     inference.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not the speed")
     return parser
+
+
+def _cmd_bench_suite(args: argparse.Namespace) -> int:
+    """The suites that follow the run_<suite>_suite / format_<suite>_report pattern."""
+    import importlib
+
+    name = args.suite.replace("-", "_")
+    module = importlib.import_module(f".bench.{name}", __package__)
+    options = {"quick": args.quick, "progress": not args.no_progress}
+    if getattr(args, "device", None):
+        options["device"] = args.device
+    for key in ("image_size", "clients", "seconds", "repeats"):
+        if getattr(args, key, None) is not None:
+            options[key] = getattr(args, key)
+    report = getattr(module, f"run_{name}_suite")(**options)
+    return _finish_report(args, report, getattr(module, f"format_{name}_report")(report))
 
 
 def _version() -> str:
