@@ -242,7 +242,10 @@ def _cmd_fooling(args: argparse.Namespace) -> int:
     fooled = spec.preprocessing.batch_to_images(result.images)
     difference = np.abs(fooled.astype(np.float32) - np.stack(pictures_as(spec, x))).mean(-1)
     for i, name in enumerate(names):
-        ok = "fooled" if result.success[i] else "NOT fooled"
+        if int(predicted[i]) == int(result.targets[i]):
+            ok = "already predicted as the target"
+        else:
+            ok = "fooled" if result.success[i] else "NOT fooled"
         print(f"{name}: {spec.class_name(int(predicted[i]))} -> {spec.class_name(int(result.predicted[i]))} "
               f"({ok} in {int(result.steps[i])} steps; perturbation L2 {result.l2[i]:.3f}, Linf {result.linf[i]:.3f})")
         panel = render.labelled_panel([
@@ -460,7 +463,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     occlusion.add_argument("--stride", type=int_at_least(1), default=4, help="window stride in pixels (default 4)")
     occlusion.add_argument("--baseline", type=float, default=0.0, help="value the window is filled with (model space)")
     occlusion.add_argument("--batch-size", type=int_at_least(1), default=64, help="occluded pictures per forward pass")
-    occlusion.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="evaluate with PyTorch or ONNX Runtime")
+    occlusion.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                           help="evaluate the occluded batches with PyTorch or ONNX Runtime (default torch)")
 
     vis = method("class-vis", "synthesise a picture the model scores as --target (gradient ascent)",
                  _cmd_class_visualization, images=False)
