@@ -206,6 +206,7 @@ def _cmd_bench_training(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .explain.commands import add_commands as add_explain_commands
+    from .generate.commands import add_commands as add_generate_commands
     from .serve.commands import add_commands as add_serve_commands
     from .serve.commands import add_export_triton
 
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_commands(commands)
 
     add_explain_commands(commands)
+    add_generate_commands(commands)
 
     bench = commands.add_parser("bench", help="run a benchmark suite")
     suites = bench.add_subparsers(dest="suite", metavar="SUITE", parser_class=_Parser)

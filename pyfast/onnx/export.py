@@ -58,6 +58,21 @@ def style_metadata(model: TransformerNet, style: str) -> dict[str, str]:
     }
 
 
+def write_onnx(proto: onnx.ModelProto, path: Path, metadata: dict[str, str], doc: str | None = None) -> Path:
+    """Stamps pyfast as the producer and ``metadata`` as metadata_props, runs the full ONNX
+    checker (raises on an invalid graph) and saves to ``path`` (parent folders created)."""
+    proto.producer_name, proto.producer_version = "pyfast", __version__
+    if doc is not None:
+        proto.doc_string = doc
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, path)
+    return path
+
+
 def export_style(
     model: TransformerNet,
     path: str | os.PathLike,
@@ -95,14 +110,7 @@ def export_style(
     if fp16:
         proto = convert_to_float16(proto)
     metadata = style_metadata(model, style) | {"pyfast.precision": "float16" if fp16 else "float32"}
-    proto.producer_name, proto.producer_version = "pyfast", __version__
-    proto.doc_string = f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)"
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(proto, full_check=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, path)
+    write_onnx(proto, path, metadata, doc=f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)")
     report = ExportReport(path, opset, fp16, metadata)
     if verify:
         verify_style_export(model, report)

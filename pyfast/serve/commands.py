@@ -54,7 +54,7 @@ def _cmd_export_triton(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds ``serve`` and ``webcam`` to pyfast's subcommands."""
-    from ..cli import _int_at_least
+    from .._cli import int_at_least as _int_at_least
 
     serve = commands.add_parser(
         "serve", help="HTTP/WebSocket style-transfer service with dynamic batching and a webcam page",
@@ -102,7 +102,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def add_export_triton(targets: argparse._SubParsersAction) -> None:
     """Adds ``triton`` under ``pyfast export``."""
-    from ..cli import _int_at_least
+    from .._cli import int_at_least as _int_at_least
 
     triton = targets.add_parser(
         "triton", help="write a Triton Inference Server model repository for ONNX models",
