@@ -317,7 +317,7 @@ def _read_rgb(path: str, max_size: int) -> np.ndarray:
 
 
 def _gatys_report(result) -> None:
-    terms = ", ".join(f"{k} {v[0]:.3g} -> {v[-1]:.3g}" for k, v in result.losses.items() if v)
+    terms = ", ".join(f"{k} {v[0]:.3g} -> {v[-1]:.3g}" for k, v in result.losses.items() if v and any(v))
     print(f"{result.steps} steps; loss {terms}")
 
 
