@@ -38,6 +38,8 @@ SAMPLE_BATCH, SAMPLE_SIZE = 16, 28
 QUICK_LAYERS = [("1->8 7x7 A", 1, 8, 7, "A"), ("8->8 3x3 B", 8, 8, 3, "B")]
 QUICK_SIZES = (8,)
 QUICK_BATCH = 2
+# Held-out generated digits for the shipped PixelCNN's likelihood.
+HELDOUT_IMAGES, QUICK_HELDOUT = 2000, 16
 QUICK_SAMPLE = (2, 6)
 QUICK_MODEL = {"channels": 8, "n_blocks": 1}  # the default PixelCNN otherwise
 MIN_SECONDS = 1.0  # per function and layer: fast layers repeat for stable medians
@@ -163,6 +165,7 @@ def run_masked_conv_suite(
     total["speedup"] = total["torch_ms"] / total["pyfast_ms"]
     sample_batch, sample_size = QUICK_SAMPLE if quick else (SAMPLE_BATCH, SAMPLE_SIZE)
     sampling = _time_sampling(device, sample_batch, sample_size, naive_budget_s, progress, QUICK_MODEL if quick else {})
+    heldout = heldout_nll(images=QUICK_HELDOUT if quick else HELDOUT_IMAGES)
     targets = [] if quick else [
         {"name": "masked conv fwd+bwd speedup over F.conv2d(x, weight*mask), total over the layer set",
          "measured": total["speedup"], "target": 1.5},
@@ -181,9 +184,28 @@ def run_masked_conv_suite(
         "layers": [asdict(r) for r in results],
         "total": total,
         "sampling": sampling,
+        "heldout_nll": heldout,
         "targets": targets,
     }
 
+
+
+def heldout_nll(images: int = HELDOUT_IMAGES) -> dict:
+    """NLL of the shipped PixelCNN on ``images`` held-out generated digits (seed HELDOUT_SEED).
+
+    Returns ``{"images", "variant", "nll_nats", "bits_per_dim", "seconds"}``.
+    """
+    from ..data.digits import HELDOUT_SEED, make_digits
+    from ..generate.training import evaluate_pixelcnn, load_model
+    from ..generate.zoo import resolve_generative
+
+    model, record = load_model(resolve_generative("pixelcnn", suffix=".pt"), kind="pixelcnn")
+    data = record["data"]
+    digits, _ = make_digits(images, size=data["image_size"], seed=HELDOUT_SEED, variant=data["variant"])
+    start = time.perf_counter()
+    result = evaluate_pixelcnn(model, digits)
+    return {"images": images, "variant": data["variant"], "nll_nats": result["nll_nats"],
+            "bits_per_dim": result["bits_per_dim"], "seconds": time.perf_counter() - start}
 
 def format_masked_conv_report(report: dict) -> str:
     """The report as markdown: machine, the per-layer table with the total, sampling, targets."""
@@ -218,6 +240,9 @@ def format_masked_conv_report(report: dict) -> str:
         [["cached (compiled)", round(s["cached_s"], 3), f"{s['cached_over_forward_pass']:.2f} forward passes"],
          ["naive", round(s["naive_s"], 2), how],
          ["speedup", f"{s['speedup']:.0f}x", f"PixelCNN {s['model']}, batch {s['batch']}, {s['size']}x{s['size']}"]]))
+    nll = report["heldout_nll"]
+    lines += ["", f"Shipped PixelCNN on {nll['images']} held-out generated digits ({nll['variant']}): NLL "
+              f"{nll['nll_nats']:.2f} nats/image = {nll['bits_per_dim']:.4f} bits/dim ({nll['seconds']:.1f} s)."]
     if report["targets"]:
         lines += ["", markdown_table(
             ["target", "measured", "goal", "met"],

@@ -15,8 +15,11 @@ def test_quick_suite_runs_end_to_end():
     sampling = report["sampling"]
     assert sampling["naive_extrapolated"] is False and sampling["samples_equal"] is True
     assert sampling["speedup"] > 0
+    nll = report["heldout_nll"]
+    # The shipped binary PixelCNN: far below the 28*28*ln 2 = 543 nats of a coin flip per pixel.
+    assert nll["variant"] == "binary" and 20 < nll["nll_nats"] < 150
     text = format_masked_conv_report(report)
-    assert "| total" in text and "cached (compiled)" in text
+    assert "| total" in text and "cached (compiled)" in text and "held-out" in text
 
 
 def test_bad_arguments():
