@@ -1,18 +1,22 @@
 // Masked convolution and cached PixelCNN sampling, CPU kernels. Compiled once per
-// ISA into pyfast::masked_conv_cpu::PYFAST_ISA_NS (see masked_conv.h for the
-// padded-grid formulation).
+// ISA into pyfast::masked_conv_cpu::PYFAST_ISA_NS (masked_conv.h gives the three
+// passes as sums over the kept taps on a padded grid).
 //
-// Forward and grad-input are one GEMM each, C (M, N) = A (M, K) B (K, N), with A
-// the weights packed in row tiles ([tile][k][rows]) and B's row k a shifted view
-// of a padded plane (a constant offset per k), read in place: the micro-kernel is
-// an outer product of `rows` broadcast weights with two vectors of columns. Work
-// items are (image, block of columns); a block's tile is written to a private
-// buffer and the valid columns are scattered into the output.
-//
-// Grad-weight is a matrix of dot products along the pixels, gW (Cout, K) =
-// Gp (Cout, N) Xs (K, N)^T, with both operands contiguous along N: 4 x 4 dot tiles
-// vectorised along N, accumulated over the batch in float64. Each thread owns a
-// fixed set of output-channel blocks, so no accumulator is shared.
+// All three passes are GEMMs with an outer-product register tile (MR x NR: MR
+// values broadcast, times two vectors), over pixel-major copies of one image at a
+// time: the image goes channels last onto the padded grid (pixel (i, j) at
+// (i + row0) * Wp + j + col0), where tap t of channel ci of pixel q is the
+// element at q + shift(t) of column ci, so the gathered K = taps * C values need no
+// im2col. Only image pixels are computed.
+//   forward, grad-input: tiles of MR consecutive pixels x NR output channels, the
+//     weights packed in strips [strip][k][NR]; grad-input is the transposed
+//     convolution (flipped taps on grad_out padded below instead of above);
+//   grad-weight: gW^T (K, Cout) = Xs (K, pixels) G (pixels, Cout), tiles of MR
+//     values of k x NR output channels of grad_out (copied in strips [n][NR]),
+//     accumulated in registers over an image, then in float64 per thread.
+// Work items are an image, or a group of its strips when there are too few images
+// to go round; each copies its operands into thread-private buffers that stay in
+// cache while its tiles read them. Each pass is one parallel region.
 //
 // The sampler gives each thread a slice of the batch and runs the raster loop
 // over it without any synchronisation: at a position, each layer gathers its kept
@@ -20,8 +24,9 @@
 // multiplies it by the layer's weights packed (K, Cout), vectorised along Cout.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "../common/parallel.h"
@@ -37,319 +42,328 @@ template <typename T>
 struct Tiling {
   static constexpr int W = Vec<T>::kWidth;
   static constexpr int NR = 2 * W;                             // columns per micro-tile
-  static constexpr int MR = Vec<T>::kRegisters >= 32 ? 8 : 6;  // rows per full micro-tile
-  static constexpr int kPanels = 8;                            // micro-tile columns per work item
+  static constexpr int MR = Vec<T>::kRegisters >= 32 ? 8 : 6;  // rows per micro-tile
 };
 
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
 template <typename T>
-std::unique_ptr<T[]> uninitialized(int64_t n) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
+using Buffer = std::unique_ptr<T[], FreeDeleter>;
+
+// An uninitialised buffer of n elements, aligned to a cache line.
+template <typename T>
+Buffer<T> uninitialized(int64_t n) {
+  constexpr size_t kLine = 64;
+  const size_t bytes = std::max<size_t>(static_cast<size_t>(n) * sizeof(T), 1);
+  void* p = std::aligned_alloc(kLine, (bytes + kLine - 1) / kLine * kLine);
+  if (!p) throw std::bad_alloc();
+  return Buffer<T>(static_cast<T*>(p));
 }
 
-// Geometry of the padded planes shared by the forward and backward passes.
+// Threads for `items` work items of `flops` in all: at most one per item, and one per
+// kMinFlops, below which waking a thread costs more than it saves.
+inline int threads_for(int64_t items, int64_t flops) {
+  constexpr int64_t kMinFlops = int64_t(1) << 21;
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>({int64_t(max_threads()), items, flops / kMinFlops})));
+}
+
+// The padded grid every pass reads its shifted operand on: the image with c = k / 2
+// zero columns each side (width Wp) and c zero rows above (x) or below (grad_out).
 struct Grid {
-  int64_t c, Wp, n, stride;  // half kernel, padded width, grid size H*Wp, plane stride
-  template <typename T>
-  static Grid of(const MaskedConvShape& s) {
-    Grid g;
-    g.c = s.half();
-    g.Wp = s.width + 2 * g.c;
-    g.n = s.height * g.Wp;
-    // Rows: c above (input) or below (grad) the image; slack for the shifted reads
-    // of the last micro-tile, which may run up to NR - 1 columns past the grid.
-    g.stride = (s.height + g.c) * g.Wp + 2 * g.c + 2 * Tiling<T>::NR;
-    return g;
-  }
+  int64_t c, Wp;
+  static Grid of(const MaskedConvShape& s) { return {s.half(), s.width + 2 * s.half()}; }
 };
 
-// dst plane p (stride `stride`) = src plane p (H x W) at rows row0.., columns col0..; zero elsewhere.
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, in 8 x 8 blocks
+// (a full block is unrolled into vector shuffles by the compiler).
 template <typename T>
-void pad_planes(const T* src, T* dst, int64_t planes, int64_t H, int64_t W, int64_t Wp,
-                int64_t row0, int64_t col0, int64_t stride) {
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < planes; ++p) {
-    T* d = dst + p * stride;
-    std::fill(d, d + stride, T(0));
-    const T* s = src + p * H * W;
-    for (int64_t i = 0; i < H; ++i)
-      std::memcpy(d + (row0 + i) * Wp + col0, s + i * W, static_cast<size_t>(W) * sizeof(T));
-  }
-}
-
-// ---------------------------------------------------------------------------
-// GEMM with shifted-view B rows.
-
-struct RowTile {
-  int64_t row0, offset;  // first row; offset of its packed block
-  int rows, width;       // valid rows; rows in the packed block (the micro-kernel's height)
-};
-
-std::vector<RowTile> make_row_tiles(int64_t M, int64_t K, int mr) {
-  std::vector<RowTile> tiles;
-  int64_t offset = 0;
-  for (int64_t row0 = 0; row0 < M; row0 += mr) {
-    const int rows = static_cast<int>(std::min<int64_t>(mr, M - row0));
-    int width = mr;
-    for (int w : {1, 2, 4})
-      if (rows <= w && w < width) width = w;
-    tiles.push_back({row0, offset, rows, width});
-    offset += K * width;
-  }
-  return tiles;
-}
-
-// Packs A (M, K), a(m, k) -> value, as [tile][k][width] with rows past M zero.
-template <typename T, typename Get>
-std::vector<T> pack_rows(const std::vector<RowTile>& tiles, int64_t K, Get a) {
-  const RowTile& last = tiles.back();
-  std::vector<T> packed(static_cast<size_t>(last.offset + K * last.width));
-  for (const RowTile& t : tiles)
-    for (int64_t k = 0; k < K; ++k)
-      for (int r = 0; r < t.width; ++r)
-        packed[t.offset + k * t.width + r] = r < t.rows ? a(t.row0 + r, k) : T(0);
-  return packed;
-}
-
-// out[r][0:NR] = sum_k a[k][r] * base[off[k] + 0:NR] for r < rows (R: packed height).
-template <typename T, int R>
-inline void gemm_tile(const T* a, const T* base, const int64_t* off, int64_t K, T* out,
-                      int64_t ldo, int rows) {
-  using V = Vec<T>;
-  constexpr int W = V::kWidth;
-  V acc[R][2];
+void transpose(const T* src, int64_t lds, T* dst, int64_t ldd, int64_t rows, int64_t cols) {
+  constexpr int kBlock = 8;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+      const T* s = src + r0 * lds + c0;
+      T* d = dst + c0 * ldd + r0;
+      if (r0 + kBlock <= rows && c0 + kBlock <= cols) {
+        T block[kBlock][kBlock];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = V::zero();
-  for (int64_t k = 0; k < K; ++k) {
-    const T* b = base + off[k];
-    const V b0 = V::load(b);
-    const V b1 = V::load(b + W);
+        for (int r = 0; r < kBlock; ++r)
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const V av = V::set1(a[k * R + r]);
-      acc[r][0] = V::fma(av, b0, acc[r][0]);
-      acc[r][1] = V::fma(av, b1, acc[r][1]);
+          for (int c = 0; c < kBlock; ++c) block[c][r] = s[r * lds + c];
+#pragma GCC unroll 8
+        for (int c = 0; c < kBlock; ++c)
+#pragma GCC unroll 8
+          for (int r = 0; r < kBlock; ++r) d[c * ldd + r] = block[c][r];
+      } else {
+        const int64_t nr = std::min<int64_t>(kBlock, rows - r0),
+                      nc = std::min<int64_t>(kBlock, cols - c0);
+        for (int64_t c = 0; c < nc; ++c)
+          for (int64_t r = 0; r < nr; ++r) d[c * ldd + r] = s[r * lds + c];
+      }
     }
-  }
-  for (int r = 0; r < rows; ++r) {
-    acc[r][0].store(out + r * ldo);
-    acc[r][1].store(out + r * ldo + W);
+}
+
+// Operands of one image in pixel-major layouts, so that reductions over pixels or
+// channels walk them with a constant stride:
+//   channels last, padded: xc[q][ci], q over a grid of width Wp with pixel (i, j) at
+//      q = (i + row0) * Wp + j + col0, zero elsewhere up to `size` elements;
+//   a strip: gs[n][0:NR] = grad_out[co0 + 0:NR, n], n = i * W + j, zero past Cout.
+template <typename T>
+void channels_last_padded(const T* x, int64_t C, int64_t H, int64_t W, int64_t Wp, int64_t row0,
+                          int64_t col0, T* xc, int64_t size) {
+  // Zero the rows above the image, then each row's padding columns, and the tail.
+  std::fill(xc, xc + (row0 * Wp + col0) * C, T(0));
+  for (int64_t i = 0; i < H; ++i) {
+    T* row = xc + ((i + row0) * Wp + col0) * C;
+    transpose(x + i * W, H * W, row, C, C, W);
+    std::fill(row + W * C, i + 1 < H ? row + Wp * C : xc + size, T(0));
   }
 }
 
 template <typename T>
-void gemm_tile_any(const RowTile& t, const T* packed, const T* base, const int64_t* off, int64_t K,
-                   T* out, int64_t ldo) {
-  const T* a = packed + t.offset;
-  switch (t.width) {
-    case 1:
-      gemm_tile<T, 1>(a, base, off, K, out, ldo, t.rows);
-      break;
-    case 2:
-      gemm_tile<T, 2>(a, base, off, K, out, ldo, t.rows);
-      break;
-    case 4:
-      gemm_tile<T, 4>(a, base, off, K, out, ldo, t.rows);
-      break;
-    default:
-      gemm_tile<T, Tiling<T>::MR>(a, base, off, K, out, ldo, t.rows);
-      break;
-  }
-}
-
-// For every image b and block of grid columns: tile (M, cols) = A B_b[:, block], with
-// B_b's row k = src + b * batch_stride + off[k]; then emit(b, n0, cols, tile, ld).
-template <typename T, typename Emit>
-void gemm_shifted(const std::vector<RowTile>& tiles, const T* packed, int64_t M, int64_t K,
-                  const T* src, int64_t batch_stride, const int64_t* off, int64_t batch, int64_t N,
-                  Emit emit) {
+void pixel_major_strip(const T* grad_out, int64_t co0, T* gs, const MaskedConvShape& s) {
   constexpr int NR = Tiling<T>::NR;
-  const int64_t nc = std::min<int64_t>(Tiling<T>::kPanels * NR, ceil_div(N, NR) * NR);
-  const int64_t blocks = ceil_div(N, nc);
-#pragma omp parallel
-  {
-    auto tile = uninitialized<T>(M * nc);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < batch * blocks; ++item) {
-      const int64_t b = item / blocks;
-      const int64_t n0 = (item % blocks) * nc;
-      const int64_t cols = std::min(nc, N - n0);
-      const T* base = src + b * batch_stride + n0;
-      for (int64_t p = 0; p * NR < cols; ++p)
-        for (const RowTile& t : tiles)
-          gemm_tile_any<T>(t, packed, base + p * NR, off, K, tile.get() + t.row0 * nc + p * NR,
-                           nc);
-      emit(b, n0, cols, tile.get(), nc);
-    }
-  }
+  const int64_t HW = s.height * s.width;
+  const int rows = static_cast<int>(std::min<int64_t>(NR, s.out_channels - co0));
+  transpose(grad_out + co0 * HW, HW, gs, NR, rows, HW);
+  if (rows < NR)
+    for (int64_t n = 0; n < HW; ++n) std::fill(gs + n * NR + rows, gs + (n + 1) * NR, T(0));
 }
 
-// Copies the columns of grid block [n0, n0 + cols) that lie inside the image
-// (j < W on rows of width Wp) from tile (M, ld) into dst (M, H*W), adding add[m] if given.
+// out[r][0:NR] = sum over image pixels (i, j) of x[r] * g, with
+// x[r] = xr[r][(i * Wp + j) * cin] and g = gs[(i * W + j) * NR + 0:NR].
 template <typename T>
-void scatter_valid(const T* tile, int64_t ld, int64_t M, int64_t n0, int64_t cols, int64_t W,
-                   int64_t Wp, int64_t HW, const T* add, T* dst) {
-  for (int64_t m = 0; m < M; ++m) {
-    const T* row = tile + m * ld;
-    T* d = dst + m * HW;
-    const T a = add ? add[m] : T(0);
-    for (int64_t n = n0; n < n0 + cols;) {
-      const int64_t i = n / Wp;  // grid row; its columns i*Wp .. i*Wp+W-1 are image pixels
-      const int64_t end = std::min(n0 + cols, i * Wp + W);
-      for (int64_t q = n; q < end; ++q) d[i * W + (q - i * Wp)] = row[q - n0] + a;
-      n = (i + 1) * Wp;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Forward and backward.
-
-template <typename T>
-void forward_impl(const T* x, const T* w, const T* bias, T* out, const MaskedConvShape& s) {
-  const int64_t B = s.batch, Cin = s.in_channels, Cout = s.out_channels, H = s.height,
-                W = s.width, kk = s.kernel * s.kernel, taps = s.taps();
-  const Grid g = Grid::of<T>(s);
-  auto xp = uninitialized<T>(B * Cin * g.stride);
-  pad_planes(x, xp.get(), B * Cin, H, W, g.Wp, g.c, g.c, g.stride);
-  const int64_t K = taps * Cin;
-  std::vector<int64_t> off(static_cast<size_t>(K));
-  for (int64_t k = 0; k < K; ++k) {
-    const int64_t t = k / Cin, ci = k % Cin;
-    off[k] = ci * g.stride + (t / s.kernel) * g.Wp + t % s.kernel;
-  }
-  const auto tiles = make_row_tiles(Cout, K, Tiling<T>::MR);
-  const auto packed = pack_rows<T>(tiles, K, [&](int64_t co, int64_t k) {
-    return w[(co * Cin + k % Cin) * kk + k / Cin];
-  });
-  gemm_shifted<T>(tiles, packed.data(), Cout, K, xp.get(), Cin * g.stride, off.data(), B, g.n,
-                  [&](int64_t b, int64_t n0, int64_t cols, const T* tile, int64_t ld) {
-                    scatter_valid(tile, ld, Cout, n0, cols, W, g.Wp, H * W, bias,
-                                  out + b * Cout * H * W);
-                  });
-}
-
-template <typename T>
-inline void dot_tile(const T* const a[4], const T* const b[4], int64_t N, T tile[4][4]) {
+inline void grad_weight_tile(const T* const xr[], const T* gs, int64_t H, int64_t W, int64_t Wp,
+                             int64_t cin, T* out) {
   using V = Vec<T>;
-  constexpr int W = V::kWidth;
-  V acc[4][4];
-#pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r)
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) acc[r][q] = V::zero();
-  int64_t n = 0;
-  for (; n + W <= N; n += W) {
-    V av[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) av[r] = V::load(a[r] + n);
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      const V bv = V::load(b[q] + n);
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) acc[r][q] = V::fma(av[r], bv, acc[r][q]);
-    }
-  }
-  if (n < N) {
-    const int rest = static_cast<int>(N - n);
-    V av[4];
-    for (int r = 0; r < 4; ++r) av[r] = V::load_partial(a[r] + n, rest);
-    for (int q = 0; q < 4; ++q) {
-      const V bv = V::load_partial(b[q] + n, rest);
-      for (int r = 0; r < 4; ++r) acc[r][q] = V::fma(av[r], bv, acc[r][q]);
-    }
-  }
-  if constexpr (16 % W == 0) {
-    const V* flat = &acc[0][0];
-    T* dst = &tile[0][0];
-    for (int i = 0; i < 16; i += W) V::sum_each(flat + i).store(dst + i);
-  } else {
-    for (int r = 0; r < 4; ++r)
-      for (int q = 0; q < 4; ++q) tile[r][q] = acc[r][q].sum();
-  }
-}
-
-// gW[co, ci, t] = sum_b sum_n gp[b, co, n + c] * xp[b, ci, n + off(t)].
-template <typename T>
-void grad_weight(const T* xp, const T* gp, T* grad_w, const MaskedConvShape& s, const Grid& g) {
-  const int64_t B = s.batch, Cin = s.in_channels, Cout = s.out_channels, taps = s.taps();
-  const int64_t K = taps * Cin, kk = s.kernel * s.kernel;
-  const int64_t co_blocks = ceil_div(Cout, 4), k_blocks = ceil_div(K, 4);
-  std::vector<double> acc(static_cast<size_t>(Cout * K), 0.0);
-#pragma omp parallel
-  for (int64_t b = 0; b < B; ++b) {
-    // Static schedule with the same trip count: a block has the same owner for every b.
-#pragma omp for schedule(static)
-    for (int64_t cb = 0; cb < co_blocks; ++cb) {
-      const T* a[4];
-      for (int r = 0; r < 4; ++r)
-        a[r] = gp + (b * Cout + std::min(cb * 4 + r, Cout - 1)) * g.stride + g.c;
-      for (int64_t kb = 0; kb < k_blocks; ++kb) {
-        const T* bq[4];
-        for (int q = 0; q < 4; ++q) {
-          const int64_t k = std::min(kb * 4 + q, K - 1), t = k / Cin, ci = k % Cin;
-          bq[q] = xp + (b * Cin + ci) * g.stride + (t / s.kernel) * g.Wp + t % s.kernel;
-        }
-        T tile[4][4];
-        dot_tile<T>(a, bq, g.n, tile);
-        for (int r = 0; r < 4 && cb * 4 + r < Cout; ++r)
-          for (int q = 0; q < 4 && kb * 4 + q < K; ++q)
-            acc[(cb * 4 + r) * K + kb * 4 + q] += tile[r][q];
+  constexpr int VW = V::kWidth, NR = Tiling<T>::NR, MR = Tiling<T>::MR;
+  V acc[MR][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+  for (int64_t i = 0; i < H; ++i) {
+    const T* g = gs + i * W * NR;
+    const int64_t q0 = i * Wp * cin;
+    for (int64_t j = 0; j < W; ++j) {
+      const V g0 = V::load(g + j * NR), g1 = V::load(g + j * NR + VW);
+      const int64_t q = q0 + j * cin;
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const V a = V::set1(xr[r][q]);
+        acc[r][0] = V::fma(a, g0, acc[r][0]);
+        acc[r][1] = V::fma(a, g1, acc[r][1]);
       }
     }
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t co = 0; co < Cout; ++co)
-    for (int64_t ci = 0; ci < Cin; ++ci)
-      for (int64_t t = 0; t < kk; ++t)
-        grad_w[(co * Cin + ci) * kk + t] =
-            t < taps ? static_cast<T>(acc[co * K + t * Cin + ci]) : T(0);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0].store(out + r * NR);
+    acc[r][1].store(out + r * NR + VW);
+  }
+}
+
+// gW[co, ci, t] = sum_b sum_{i,j} grad_out[b, co, i, j] * x[b, ci, i + dy - c, j + dx - c]:
+// a GEMM gW^T (K, Cout) = Xs (K, pixels) G (pixels, Cout) with k = t * Cin + ci, as
+// MR x NR register tiles (MR values of k broadcast from xc, NR output channels from
+// a strip gs). A work item is an image, or a group of its strips when there are too
+// few images to go round; it writes both operands to thread-private buffers (hot in
+// cache for its tiles) and adds its tiles into the thread's float64 copy of gW^T.
+// One parallel region: the copies are summed into grad_w after the items.
+template <typename T>
+void grad_weight(const T* x, const T* grad_out, T* grad_w, const MaskedConvShape& s,
+                 const Grid& g) {
+  constexpr int NR = Tiling<T>::NR, MR = Tiling<T>::MR;
+  const int64_t B = s.batch, Cin = s.in_channels, Cout = s.out_channels, H = s.height, W = s.width,
+                taps = s.taps(), kk = s.kernel * s.kernel;
+  const int64_t K = taps * Cin, HW = H * W, strips = ceil_div(Cout, NR), ld = strips * NR;
+  const int64_t image_size = (H + g.c) * g.Wp * Cin;
+  std::vector<int64_t> row_offset(static_cast<size_t>(K));  // of x row k in xc
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t t = k / Cin, ci = k % Cin;
+    row_offset[k] = ((t / s.kernel) * g.Wp + t % s.kernel) * Cin + ci;
+  }
+  const int64_t groups = std::min<int64_t>(strips, ceil_div(2 * max_threads(), B));  // per image
+  const int64_t per_group = ceil_div(strips, groups);
+  const int nthreads = threads_for(B * groups, 2 * B * HW * K * Cout);
+  std::vector<std::vector<double>> sums(static_cast<size_t>(nthreads));
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<double>& sum = sums[thread_id()];
+    sum.assign(static_cast<size_t>(K * ld), 0.0);
+    auto xc = uninitialized<T>(image_size);
+    auto gs = uninitialized<T>(HW * NR);
+    alignas(64) T tile[MR * NR];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < B * groups; ++item) {
+      const int64_t b = item / groups, first = (item % groups) * per_group;
+      channels_last_padded(x + b * Cin * HW, Cin, H, W, g.Wp, g.c, g.c, xc.get(), image_size);
+      for (int64_t strip = first; strip < std::min(strips, first + per_group); ++strip) {
+        const int64_t co0 = strip * NR;
+        pixel_major_strip(grad_out + b * Cout * HW, co0, gs.get(), s);
+        for (int64_t k0 = 0; k0 < K; k0 += MR) {
+          const T* xr[MR];
+          for (int r = 0; r < MR; ++r) xr[r] = xc.get() + row_offset[std::min(k0 + r, K - 1)];
+          grad_weight_tile<T>(xr, gs.get(), H, W, g.Wp, Cin, tile);
+          for (int r = 0; r < MR && k0 + r < K; ++r) {
+            double* dst = sum.data() + (k0 + r) * ld + co0;
+            for (int q = 0; q < NR; ++q) dst[q] += tile[r * NR + q];
+          }
+        }
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t co = 0; co < Cout; ++co)
+      for (int64_t ci = 0; ci < Cin; ++ci)
+        for (int64_t t = 0; t < kk; ++t) {
+          double total = 0;
+          if (t < taps)
+            for (const auto& other : sums) total += other[(t * Cin + ci) * ld + co];
+          grad_w[(co * Cin + ci) * kk + t] = static_cast<T>(total);
+        }
+  }
+}
+
+// out[m][n0 + r] = sum_k a[k][m] * x[r][koff[k]] for MR pixels r and NR channels m
+// (a: a strip of packed weights [k][NR]), written to tile[r][0:NR].
+template <typename T>
+inline void pixel_tile(const T* a, const T* const x[], const int64_t* koff, int64_t K, T* tile) {
+  using V = Vec<T>;
+  constexpr int VW = V::kWidth, NR = Tiling<T>::NR, MR = Tiling<T>::MR;
+  V acc[MR][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+  for (int64_t k = 0; k < K; ++k) {
+    const V a0 = V::load(a + k * NR), a1 = V::load(a + k * NR + VW);
+    const int64_t o = koff[k];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const V v = V::set1(x[r][o]);
+      acc[r][0] = V::fma(v, a0, acc[r][0]);
+      acc[r][1] = V::fma(v, a1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0].store(tile + r * NR);
+    acc[r][1].store(tile + r * NR + VW);
+  }
+}
+
+// A convolution as a GEMM over pixel-major operands, computing only image pixels:
+//   out[b, m, i, j] = add[m] + sum_k A[m, k] * src_b[ci_k at grid position (i*Wp + j) + shift_k]
+// with src_b (C, H, W) copied channels last onto a padded grid (pixel (i, j) at
+// (i + row0) * Wp + j + col0), k = t * C + ci and shift_t the tap's offset on that grid.
+// Register tiles are MR consecutive pixels (values broadcast from the copy) by NR
+// output channels (from A packed in strips [strip][k][NR]). Work items are an image,
+// or a group of its strips when there are too few images to go round; each copies
+// its image into a thread-private buffer, which stays in cache for its tiles.
+struct PixelConv {
+  int64_t batch, C, M, H, W, Wp, rows, row0, col0;  // rows: of the padded grid
+  std::vector<int64_t> shift;                       // per tap
+};
+
+template <typename T, typename GetA>
+void conv_pixel_major(const PixelConv& p, const T* src, GetA a, const T* add, T* out) {
+  constexpr int NR = Tiling<T>::NR, MR = Tiling<T>::MR;
+  const int64_t taps = static_cast<int64_t>(p.shift.size()), K = taps * p.C, HW = p.H * p.W;
+  const int64_t strips = ceil_div(p.M, NR);
+  std::vector<T> packed(static_cast<size_t>(strips * K * NR));
+  for (int64_t strip = 0; strip < strips; ++strip)
+    for (int64_t k = 0; k < K; ++k)
+      for (int q = 0; q < NR; ++q) {
+        const int64_t m = strip * NR + q;
+        packed[(strip * K + k) * NR + q] = m < p.M ? a(m, k) : T(0);
+      }
+  std::vector<int64_t> koff(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) koff[k] = p.shift[k / p.C] * p.C + k % p.C;
+  const int64_t image_size = p.rows * p.Wp * p.C;
+  const int64_t groups =
+      std::min<int64_t>(strips, ceil_div(2 * max_threads(), p.batch));  // per image
+  const int64_t per_group = ceil_div(strips, groups);
+  const int nthreads = threads_for(p.batch * groups, 2 * p.batch * HW * K * p.M);
+#pragma omp parallel num_threads(nthreads)
+  {
+    auto xc = uninitialized<T>(image_size);
+    alignas(64) T tile[MR * NR];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < p.batch * groups; ++item) {
+      const int64_t b = item / groups, first = (item % groups) * per_group;
+      channels_last_padded(src + b * p.C * HW, p.C, p.H, p.W, p.Wp, p.row0, p.col0, xc.get(),
+                           image_size);
+      T* out_b = out + b * p.M * HW;
+      for (int64_t n0 = 0; n0 < HW; n0 += MR) {
+        const int rows = static_cast<int>(std::min<int64_t>(MR, HW - n0));
+        const T* x[MR];
+        for (int r = 0; r < MR; ++r) {
+          const int64_t n = std::min<int64_t>(n0 + r, HW - 1), i = n / p.W, j = n % p.W;
+          x[r] = xc.get() + (i * p.Wp + j) * p.C;
+        }
+        for (int64_t strip = first; strip < std::min(strips, first + per_group); ++strip) {
+          pixel_tile<T>(packed.data() + strip * K * NR, x, koff.data(), K, tile);
+          const int64_t m0 = strip * NR;
+          const int cols = static_cast<int>(std::min<int64_t>(NR, p.M - m0));
+          for (int q = 0; q < cols; ++q) {
+            T* dst = out_b + (m0 + q) * HW + n0;
+            const T shift = add ? add[m0 + q] : T(0);
+            for (int r = 0; r < rows; ++r) dst[r] = tile[r * NR + q] + shift;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void forward_impl(const T* x, const T* w, const T* bias, T* out, const MaskedConvShape& s) {
+  const int64_t Cin = s.in_channels, kk = s.kernel * s.kernel;
+  const Grid g = Grid::of(s);
+  PixelConv p{s.batch, Cin, s.out_channels, s.height, s.width, g.Wp, s.height + g.c, g.c, g.c, {}};
+  for (int64_t t = 0; t < s.taps(); ++t) p.shift.push_back((t / s.kernel) * g.Wp + t % s.kernel);
+  conv_pixel_major<T>(
+      p, x, [&](int64_t co, int64_t k) { return w[(co * Cin + k % Cin) * kk + k / Cin]; }, bias,
+      out);
+}
+
+// Sum of p[0:n], vectorised with independent accumulators.
+template <typename T>
+T plane_sum(const T* p, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::kWidth, kAcc = 4;
+  V acc[kAcc] = {V::zero(), V::zero(), V::zero(), V::zero()};
+  int64_t i = 0;
+  for (; i + kAcc * W <= n; i += kAcc * W)
+    for (int a = 0; a < kAcc; ++a) acc[a] = acc[a] + V::load(p + i + a * W);
+  for (; i + W <= n; i += W) acc[0] = acc[0] + V::load(p + i);
+  if (i < n) acc[1] = acc[1] + V::load_partial(p + i, static_cast<int>(n - i));
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])).sum();
 }
 
 template <typename T>
 void backward_impl(const T* x, const T* w, const T* grad_out, T* grad_x, T* grad_w, T* grad_b,
                    const MaskedConvShape& s) {
-  const int64_t B = s.batch, Cin = s.in_channels, Cout = s.out_channels, H = s.height,
-                W = s.width, kk = s.kernel * s.kernel, taps = s.taps();
-  const Grid g = Grid::of<T>(s);
+  const int64_t B = s.batch, Cin = s.in_channels, Cout = s.out_channels, H = s.height, W = s.width,
+                kk = s.kernel * s.kernel, taps = s.taps();
+  const Grid g = Grid::of(s);
   if (grad_b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads_for(Cout, B * Cout * H * W))
     for (int64_t co = 0; co < Cout; ++co) {
       double sum = 0;
-      for (int64_t b = 0; b < B; ++b) {
-        const T* p = grad_out + (b * Cout + co) * H * W;
-        T part = 0;
-        for (int64_t n = 0; n < H * W; ++n) part += p[n];
-        sum += part;
-      }
+      for (int64_t b = 0; b < B; ++b) sum += plane_sum(grad_out + (b * Cout + co) * H * W, H * W);
       grad_b[co] = static_cast<T>(sum);
     }
   }
-  if (!grad_x && !grad_w) return;
-  // grad_out with c zero columns each side and c zero rows below.
-  auto gp = uninitialized<T>(B * Cout * g.stride);
-  pad_planes(grad_out, gp.get(), B * Cout, H, W, g.Wp, 0, g.c, g.stride);
   if (grad_x) {
-    const int64_t K = taps * Cout;
-    std::vector<int64_t> off(static_cast<size_t>(K));
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t t = k / Cout, co = k % Cout, dy = t / s.kernel, dx = t % s.kernel;
-      off[k] = co * g.stride + (g.c - dy) * g.Wp + 2 * g.c - dx;
-    }
-    const auto tiles = make_row_tiles(Cin, K, Tiling<T>::MR);
-    const auto packed = pack_rows<T>(tiles, K, [&](int64_t ci, int64_t k) {
-      return w[(k % Cout * Cin + ci) * kk + k / Cout];
-    });
-    gemm_shifted<T>(tiles, packed.data(), Cin, K, gp.get(), Cout * g.stride, off.data(), B, g.n,
-                    [&](int64_t b, int64_t n0, int64_t cols, const T* tile, int64_t ld) {
-                      scatter_valid<T>(tile, ld, Cin, n0, cols, W, g.Wp, H * W, nullptr,
-                                       grad_x + b * Cin * H * W);
-                    });
+    // The transposed convolution: x(i, j) reaches out(i + c - dy, j + c - dx), so
+    // grad_out is padded with c columns each side and c rows below.
+    PixelConv p{B, Cout, Cin, H, W, g.Wp, H + g.c, 0, g.c, {}};
+    for (int64_t t = 0; t < taps; ++t)
+      p.shift.push_back((g.c - t / s.kernel) * g.Wp + 2 * g.c - t % s.kernel);
+    conv_pixel_major<T>(
+        p, grad_out,
+        [&](int64_t ci, int64_t k) { return w[(k % Cout * Cin + ci) * kk + k / Cout]; }, nullptr,
+        grad_x);
   }
-  if (grad_w) {
-    auto xp = uninitialized<T>(B * Cin * g.stride);
-    pad_planes(x, xp.get(), B * Cin, H, W, g.Wp, g.c, g.c, g.stride);
-    grad_weight<T>(xp.get(), gp.get(), grad_w, s, g);
-  }
+  if (grad_w) grad_weight<T>(x, grad_out, grad_w, s, g);
 }
 
 // ---------------------------------------------------------------------------
@@ -479,7 +493,8 @@ void sample_impl(const std::vector<LayerView<T>>& views, const T* uniforms, T* p
         for (const auto& L : layers) layer_at(L, i, j, b0, rows, B, W, gathered.get());
         for (int r = 0; r < rows; ++r) {
           const int64_t b = b0 + r;
-          const T level = draw_level(head.out + (p * B + b) * head.cout, levels, uniforms[b * P + p]);
+          const T level =
+              draw_level(head.out + (p * B + b) * head.cout, levels, uniforms[b * P + p]);
           pixels[b * P + p] = level;
           image[p * B + b] = level / static_cast<T>(levels - 1);
         }

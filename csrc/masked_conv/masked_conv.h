@@ -6,11 +6,11 @@
 // so tap t < taps() sits at (dy, dx) = (t / k, t % k). The kernels compute only
 // the kept taps — about half the multiply-adds of a dense convolution.
 //
-// CPU formulation (cpu.cpp): implicit GEMM on a padded grid. The input is copied
-// into planes of width Wp = W + 2c (c = k/2) with c zero rows above; an output
-// computed for every column of that grid (the 2c extra columns are discarded)
-// then reads each tap of channel ci at a constant offset of its plane, so the
-// gathered K = taps * Cin rows are plain shifted views and need no im2col copy.
+// CPU formulation (cpu.cpp): implicit GEMM. Each pass copies one image at a time,
+// channels-last, onto a zero-padded grid of width Wp = W + 2c (c = k/2), so tap t of
+// every channel sits at a constant shift; only image pixels are computed, by an
+// 8-pixel x 32-output-channel register kernel. Grad-weight accumulates per thread
+// (float64) over its images and sums the copies at the end; no atomics.
 //   forward:      out[co, n]   = sum_{t, ci} W[co, ci, t] * xp[ci, n + dy*Wp + dx]
 //   grad input:   gx[ci, n]    = sum_{t, co} W[co, ci, t] * gp[co, n + (c-dy)*Wp + 2c-dx]
 //                 (gp: grad_out padded with c zero columns each side, c zero rows below)

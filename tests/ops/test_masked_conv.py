@@ -61,6 +61,40 @@ def test_pixelcnn_layer_shapes_match_reference():
             assert_rel_close(got, want, 1e-5)
 
 
+@pytest.mark.parametrize(
+    "batch, cin, cout, h, w, k, mask_type",
+    [
+        (3, 9, 37, 5, 11, 3, "B"),  # output channels past one 32-wide strip, odd input channels
+        (2, 17, 70, 4, 3, 7, "B"),  # three strips, the last a 6-channel tail; kernel wider than the image
+        (5, 1, 33, 6, 6, 5, "A"),  # single input channel: a tile's rows are taps
+        (1, 33, 1, 7, 2, 1, "B"),  # 1x1 kernel, one output channel (a whole zero-padded strip)
+        (1, 40, 100, 16, 16, 3, "B"),  # one image large enough to share its strips among threads
+    ],
+)
+def test_channel_tails_match_float64_reference(batch, cin, cout, h, w, k, mask_type):
+    # Channel counts that leave partial register tiles and partial channel strips.
+    x = torch.randn(batch, cin, h, w, requires_grad=True)
+    weight = torch.randn(cout, cin, k, k, requires_grad=True)
+    bias = torch.randn(cout, requires_grad=True)
+    grad = torch.randn(batch, cout, h, w)
+    out = masked_conv2d(x, weight, bias, mask_type)
+    grads = torch.autograd.grad(out, (x, weight, bias), grad)
+    expected, expected_grads = exact(x, weight, bias, mask_type, grad)
+    assert_rel_close(out, expected, 1e-5)
+    for got, want in zip(grads, expected_grads):
+        assert_rel_close(got, want, 1e-5)
+
+
+def test_bias_gradient_alone():
+    # Only the bias needs a gradient: neither the input nor the weight gradient is computed.
+    x = torch.randn(2, 3, 6, 7)
+    weight = torch.randn(5, 3, 3, 3)
+    bias = torch.zeros(5, requires_grad=True)
+    grad = torch.randn(2, 5, 6, 7)
+    masked_conv2d(x, weight, bias, "B").backward(grad)
+    assert_rel_close(bias.grad, grad.double().sum(dim=(0, 2, 3)), 1e-6)
+
+
 @pytest.mark.parametrize("shape, k", [((1, 1, 1, 1), 3), ((2, 2, 4, 5), 3), ((1, 2, 5, 3), 5), ((1, 1, 4, 5), 7)])
 @pytest.mark.parametrize("mask_type", ["A", "B"])
 def test_gradcheck_float64(shape, k, mask_type):
