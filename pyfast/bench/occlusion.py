@@ -8,9 +8,11 @@ Same model, window, stride, baseline, target and batch size (Captum's
   stride 8 (784 windows), where the forward pass dominates.
 
 pyfast runs with its "torch" backend (same forward as Captum; the difference is the
-sweep machinery) and its "onnxruntime" backend (the same module exported once).
-The report gives median seconds per sweep, speedups over Captum, the largest
-absolute difference between each map and Captum's, and the targets.
+sweep machinery), its "onnxruntime" backend (the same module exported once) and its
+"incremental" backend (the leading layers recomputed only where each window changes
+them; the report gives its convolution/linear multiply-accumulates per window as a
+fraction of a full forward). The report gives median seconds per sweep, speedups over
+Captum, the largest absolute difference between each map and Captum's, and the targets.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..explain.incremental import IncrementalPlanError, incremental_cost
 from ..explain.occlusion import occlusion
 from ..models import ResNet18
 from .machine import describe_machine
@@ -55,7 +58,7 @@ QUICK_CASES = (
 @dataclass
 class OcclusionResult:
     case: str
-    method: str  # "captum", "pyfast torch", "pyfast onnxruntime"
+    method: str  # "captum", "pyfast torch", "pyfast onnxruntime", "pyfast incremental"
     seconds: float
     speedup: float  # over captum
     max_abs_diff: float  # of the map against captum's
@@ -88,22 +91,34 @@ def _case_model(case: OcclusionCase) -> tuple[nn.Module, str]:
     return ResNet18().eval(), case.model
 
 
-def run_occlusion_suite(quick: bool = False, progress: bool = True, methods: tuple[str, ...] = ("torch", FAST_BACKEND)) -> dict:
+def _incremental_fraction(model: nn.Module, case: OcclusionCase) -> float | None:
+    """MACs of an incremental window over those of a full forward, or None for a model it cannot plan."""
+    try:
+        return incremental_cost(model, (case.size, case.size), case.window, case.stride)["fraction"]
+    except IncrementalPlanError:
+        return None
+
+
+def run_occlusion_suite(quick: bool = False, progress: bool = True,
+                        methods: tuple[str, ...] = ("torch", FAST_BACKEND, "incremental")) -> dict:
     """Times pyfast's occlusion against Captum's on each case; returns a JSON-serialisable report.
 
     Args:
         quick: tiny images and one repeat (a harness check, not a measurement).
         progress: a progress bar over the cases.
-        methods: pyfast backends to time ("torch", "onnxruntime").
+        methods: pyfast backends to time ("torch", "onnxruntime", "incremental").
     """
     from captum.attr import Occlusion
     from tqdm.auto import tqdm
 
     results: list[OcclusionResult] = []
     models: dict[str, str] = {}
+    mac_fractions: dict[str, float | None] = {}
     for case in tqdm(QUICK_CASES if quick else CASES, desc="bench occlusion", unit="case", disable=not progress, leave=False):
         model, model_name = _case_model(case)
         models[case.name] = model_name
+        if "incremental" in methods:
+            mac_fractions[case.name] = _incremental_fraction(model, case)
         torch.manual_seed(1)
         x = torch.randn(1, 3, case.size, case.size)
         with torch.inference_mode():
@@ -131,6 +146,7 @@ def run_occlusion_suite(quick: bool = False, progress: bool = True, methods: tup
         "device": "cpu",
         "machine": describe_machine(torch.device("cpu")),
         "models": models,
+        "incremental_mac_fraction": mac_fractions,
         "cases": [asdict(c) for c in (QUICK_CASES if quick else CASES)],
         "results": [asdict(r) for r in results],
         "targets": [] if quick else _targets(results),
@@ -160,6 +176,10 @@ def format_occlusion_report(report: dict) -> str:
     lines = [(f"Machine: {machine['cpu']}, {machine['cores']} cores; torch {machine['torch']}. "
              "Median seconds per sweep of one image."), "",
              markdown_table(["model", "window/stride/batch", "method", "seconds", "vs captum", "max abs diff"], rows)]
+    fractions = {case: f for case, f in report.get("incremental_mac_fraction", {}).items() if f is not None}
+    if fractions:
+        lines += ["", "Incremental backend, conv/linear multiply-accumulates per window over a full forward: "
+                  + ", ".join(f"{case} {f:.1%}" for case, f in fractions.items()) + "."]
     if report["targets"]:
         def met(t):
             return t["measured"] <= t["target"] if t.get("lower_is_better") else t["measured"] >= t["target"]

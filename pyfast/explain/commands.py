@@ -463,8 +463,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     occlusion.add_argument("--stride", type=int_at_least(1), default=4, help="window stride in pixels (default 4)")
     occlusion.add_argument("--baseline", type=float, default=0.0, help="value the window is filled with (model space)")
     occlusion.add_argument("--batch-size", type=int_at_least(1), default=64, help="occluded pictures per forward pass")
-    occlusion.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                           help="evaluate the occluded batches with PyTorch or ONNX Runtime (default torch)")
+    occlusion.add_argument("--backend", choices=("incremental", "torch", "onnxruntime"), default="incremental",
+                           help="incremental (default): recompute only the changed regions of the early layers, "
+                           "falling back to torch with a warning for networks it cannot plan; torch: every occluded "
+                           "picture in full; onnxruntime: the same through ONNX Runtime")
 
     vis = method("class-vis", "synthesise a picture the model scores as --target (gradient ascent)",
                  _cmd_class_visualization, images=False)

@@ -43,7 +43,7 @@ from ._common import (
     resolve_targets,
 )
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "incremental")
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # (B, C, H, W) -> (B, K) scores on the CPU or model device
 
 # nn.Module -> (fingerprint, input shape, Engine): the ONNX export of a module, reused while
@@ -162,9 +162,11 @@ def occlusion(
         batch_size: occluded images per forward pass (Captum's ``perturbations_per_eval``
             with one image; the sweep runs image by image).
         progress: show a tqdm progress bar over the windows.
-        backend: for an ``nn.Module``: "torch" (the module on its device) or "onnxruntime"
+        backend: for an ``nn.Module``: "torch" (the module on its device), "onnxruntime"
             (exported once, cached while the parameters are unchanged, run on the CPU provider;
-            about 2x faster on a 2-core CPU). Ignored for an ONNX file or Engine.
+            about 2x faster on a 2-core CPU) or "incremental" (the leading layers recomputed only
+            where each window changes them, :mod:`pyfast.explain.incremental`; a model it cannot
+            plan runs on "torch" with a warning). Ignored for an ONNX file or Engine.
 
     Returns:
         (N, H, W) float32: mean drop of the target score over the windows covering each pixel.
@@ -187,12 +189,27 @@ def occlusion(
             if backend == "torch":
                 device = model_device(model)
                 return _sweep(_torch_scores(model), x.to(device), target, grid, baseline, batch_size, progress)
+            if backend == "incremental":
+                return _incremental_or_torch(model, x, target, grid, baseline, batch_size, progress)
             scores = _engine_scores(_cached_engine(model, (c, h, w)))
             return _sweep(scores, x.detach().cpu().float(), target, grid, baseline, batch_size, progress)
     from ..runtime import Engine
 
     engine = model if isinstance(model, Engine) else Engine(model, providers="auto")
     return _sweep(_engine_scores(engine), x.detach().cpu().float(), target, grid, baseline, batch_size, progress)
+
+
+def _incremental_or_torch(model: nn.Module, x, target, grid: OcclusionGrid, baseline, batch_size: int,
+                          progress: bool) -> np.ndarray:
+    """The incremental sweep (:mod:`pyfast.explain.incremental`); the torch one, with a warning, for models it cannot plan."""
+    from .incremental import IncrementalPlanError, incremental_occlusion
+
+    x = x.to(model_device(model))
+    try:
+        return incremental_occlusion(model, x, target, grid, _baselines(baseline, x), batch_size, progress)
+    except IncrementalPlanError as exc:
+        warnings.warn(f"{exc}; running backend='torch' instead", stacklevel=3)
+    return _sweep(_torch_scores(model), x, target, grid, baseline, batch_size, progress)
 
 
 def _sweep(

@@ -10,7 +10,7 @@ def test_occlusion_suite_quick():
     report = run_occlusion_suite(quick=True, progress=False)
     methods = {(r["case"], r["method"]) for r in report["results"]}
     assert methods == {(c, m) for c in ("classifier", "resnet18")
-                       for m in ("captum", "pyfast torch", "pyfast onnxruntime")}
+                       for m in ("captum", "pyfast torch", "pyfast onnxruntime", "pyfast incremental")}
     assert all(r["seconds"] > 0 and r["max_abs_diff"] <= 1e-4 for r in report["results"])
     text = format_occlusion_report(report)
     assert "pyfast onnxruntime" in text and "vs captum" in text

@@ -28,6 +28,7 @@ def pngs(folder):
     ("guided", ["--target", "star"]),
     ("occlusion", ["--window", "16", "--stride", "16"]),
     ("occlusion", ["--window", "16", "--stride", "16", "--backend", "onnxruntime"]),
+    ("occlusion", ["--window", "16", "--stride", "16", "--backend", "incremental"]),
 ])
 def test_attribution_methods_write_one_overlay_per_demo_picture(capsys, tmp_path, method, options):
     code, out, err = run(capsys, method, *options, *QUIET, "--npy", "-o", tmp_path)
