@@ -70,4 +70,5 @@ PYBIND11_MODULE(_C, m) {
   pyfast::register_tv(m);
   pyfast::register_masked_conv(m);
   pyfast::register_occlusion(m);
+  pyfast::register_winograd(m);
 }

@@ -17,5 +17,6 @@ void register_gram(pybind11::module_& m);
 void register_tv(pybind11::module_& m);
 void register_masked_conv(pybind11::module_& m);
 void register_occlusion(pybind11::module_& m);
+void register_winograd(pybind11::module_& m);
 
 }  // namespace pyfast

@@ -179,9 +179,10 @@ def run_gatys_suite(device: str = "cpu", image_size: int = 256, quick: bool = Fa
     content = (torch.rand(1, 3, *size) * 255).to(device)
     style = (torch.rand(1, 3, *size) * 255).to(device)
     init = content + 20 * torch.randn_like(content)
-    # Separate (identical) networks: pyfast runs its copy channels-last (as style_transfer does).
+    # Separate (identical) networks: pyfast's runs its frozen 3x3 convolutions through the
+    # Winograd kernel (as style_transfer's loss network does), the plain one through F.conv2d.
     plain_net = VGG16Features(width=width).to(device)
-    fast_net = VGG16Features(width=width).to(device).to(memory_format=torch.channels_last)
+    fast_net = VGG16Features(width=width, fast_convs=True).to(device)
     results: list[GatysBenchResult] = []
     cases = [(ls, opt) for ls in LAYER_SETS for opt in OPTIMIZERS]
     for layer_set, optimizer in tqdm(cases, desc="bench gatys", unit="case", disable=not progress, leave=False):

@@ -6,7 +6,8 @@ Adam optimizer. The plain formulation is pytorch/examples': the content
 image's features computed for all four layers, ``torch.bmm`` Gram matrices and
 the sliced-difference TV under autograd. pyfast's loss computes the content
 image's features only up to relu2_2 (all the content term needs), runs the loss
-network on channels-last tensors and uses the compiled Gram and TV kernels.
+network's frozen 3x3 convolutions through the Winograd kernel (forward and input
+gradient) and uses the compiled Gram and TV kernels.
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ def run_training_suite(device: str = "cpu", image_size: int = 256, batch_size: i
         raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     torch.manual_seed(0)
     weights = LossWeights(tv=1e-6)
-    # Separate (identical) loss networks: pyfast's runs channels-last, the plain one as examples does.
+    # Separate (identical) loss networks: pyfast's with the Winograd convolutions, the plain one as examples does.
     style = (torch.rand(1, 3, image_size, image_size) * 255).to(device)
     content = (torch.rand(batch_size, 3, image_size, image_size) * 255).to(device)
     losses = {
-        "pyfast": PerceptualLoss(VGG16Features(width=1.0).to(device), style, weights),
+        "pyfast": PerceptualLoss(VGG16Features(width=1.0, fast_convs=True).to(device), style, weights),
         "plain PyTorch": PlainPerceptualLoss(VGG16Features(width=1.0).to(device), style, weights),
     }
     model = TransformerNet().to(device)

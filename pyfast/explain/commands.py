@@ -305,7 +305,7 @@ def _cmd_invert(args: argparse.Namespace) -> int:
 def _loss_net(args: argparse.Namespace):
     from ..models import VGG16Features
 
-    return VGG16Features(weights=args.vgg_weights) if args.vgg_weights else None
+    return VGG16Features(weights=args.vgg_weights, fast_convs=True) if args.vgg_weights else None
 
 
 def _read_rgb(path: str, max_size: int) -> np.ndarray:

@@ -129,6 +129,7 @@ class GatysLoss(nn.Module):
         self.style_layers = tuple(style_layers)
         self.content_layers = tuple(content_layers) if content is not None and self.weights.content else ()
         self.layers = tuple(dict.fromkeys((*self.style_layers, *self.content_layers)))
+        channels_last = channels_last and getattr(loss_net, "prefers_channels_last", True)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.gram = gram_matrix if compiled else reference.gram_matrix
         self.tv = total_variation if compiled else reference.total_variation
@@ -224,6 +225,7 @@ def _prepare_loss_net(loss_net: LossNet, device: str | torch.device | None, chan
     else:
         raise ValueError(f"loss_net must be a VGG16Features, a path to VGG-16 weights or None, got {type(loss_net).__name__}")
     net.requires_grad_(False).eval()
+    channels_last = channels_last and getattr(net, "prefers_channels_last", True)
     return net.to(memory_format=torch.channels_last) if channels_last else net
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..ops.winograd import conv3x3_frozen
 from .registry import register_model
 
 # (name, channels) of torchvision's vgg16 configuration up to relu4_3; "M" is max-pooling.
@@ -52,14 +53,26 @@ class VGG16Features(nn.Module):
         width: channel multiplier of the random network (1.0 = VGG-16's 64..512);
             must be 1.0 with ``weights``.
         seed: seed of the random network's initialisation.
+        fast_convs: run the 3x3 convolutions through :func:`pyfast.ops.conv3x3_frozen`
+            (Winograd forward and input gradient, about 2x faster than ``F.conv2d`` on
+            the CPU) whenever their parameters do not require grad; it falls back to
+            ``F.conv2d`` where it does not apply (CUDA, float64, tracing/export).
+            Results agree with the default path to ~1e-6 relative.
 
     Shape:
         input (B, 3, H, W) RGB on the 0-255 scale (normalised inside with the
         ImageNet mean/std); output an ordered dict of the requested layers.
     """
 
-    def __init__(self, weights: str | os.PathLike | None = None, width: float = 1.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        width: float = 1.0,
+        seed: int = 0,
+        fast_convs: bool = False,
+    ) -> None:
         super().__init__()
+        self.fast_convs = bool(fast_convs)
         if weights is not None and width != 1.0:
             raise ValueError(f"width must be 1.0 with pretrained weights, got {width}")
         self.features = _build_features(width)
@@ -118,15 +131,34 @@ class VGG16Features(nn.Module):
         last = max(wanted, default=-1)
         out: OrderedDict[str, torch.Tensor] = OrderedDict()
         y = (x - self.mean) / self.std
+        if self.fast_convs and y.device.type == "cpu" and y.dtype == torch.float32:
+            y = y.contiguous()  # the Winograd kernel reads NCHW: convert once, not per layer
         if INPUT_LAYER in layers:
             out[INPUT_LAYER] = y
         for index, module in enumerate(self.features):
             if index > last:
                 break
-            y = module(y)
+            y = self._run_layer(module, y)
             if index in wanted:
                 out[wanted[index]] = y
         return OrderedDict((name, out[name]) for name in layers)
+
+    @property
+    def prefers_channels_last(self) -> bool:
+        """Whether callers should feed channels-last tensors: yes for oneDNN/cuDNN convolutions,
+        no when the CPU Winograd kernel (``fast_convs``), which reads NCHW, runs them."""
+        return not (self.fast_convs and self.mean.device.type == "cpu")
+
+    def _run_layer(self, module: nn.Module, y: torch.Tensor) -> torch.Tensor:
+        frozen = isinstance(module, nn.Conv2d) and not module.weight.requires_grad and (
+            module.bias is None or not module.bias.requires_grad
+        )
+        if self.fast_convs and frozen:
+            return conv3x3_frozen(y, module.weight, module.bias)
+        return module(y)
+
+    def extra_repr(self) -> str:
+        return f"pretrained={self.pretrained}, width={self.width}, fast_convs={self.fast_convs}"
 
 
 def resolve_weights(weights: str | os.PathLike | None) -> str | None:
@@ -137,5 +169,7 @@ def resolve_weights(weights: str | os.PathLike | None) -> str | None:
 
 
 @register_model("vgg16_features")
-def vgg16_features(weights: str | None = None, width: float = 1.0, seed: int = 0) -> VGG16Features:
-    return VGG16Features(weights=weights, width=width, seed=seed)
+def vgg16_features(
+    weights: str | None = None, width: float = 1.0, seed: int = 0, fast_convs: bool = False
+) -> VGG16Features:
+    return VGG16Features(weights=weights, width=width, seed=seed, fast_convs=fast_convs)

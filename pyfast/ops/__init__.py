@@ -10,12 +10,14 @@ from .gram import GramMatrix, gram_matrix
 from .masked_conv import MaskedConv2d, masked_conv2d
 from .occlusion import OcclusionGrid, occlude, occlusion_heatmap
 from .tv import TotalVariation, total_variation
+from .winograd import conv3x3_frozen
 
 __all__ = [
     "GramMatrix",
     "MaskedConv2d",
     "OcclusionGrid",
     "TotalVariation",
+    "conv3x3_frozen",
     "gram_matrix",
     "masked_conv2d",
     "occlude",

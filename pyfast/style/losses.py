@@ -67,6 +67,7 @@ class PerceptualLoss(nn.Module):
         channels_last: bool = True,
     ) -> None:
         super().__init__()
+        channels_last = channels_last and getattr(loss_net, "prefers_channels_last", True)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.loss_net = loss_net.to(memory_format=self.memory_format)
         self.weights = weights or LossWeights()

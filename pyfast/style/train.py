@@ -95,7 +95,10 @@ def load_style_image(path: str, size: int | None) -> torch.Tensor:
 
 
 def build_loss_network(vgg_weights: str | None, loss_width: float) -> VGG16Features:
-    """VGG-16 from the given/env weights, else the random-feature network (with one warning)."""
+    """VGG-16 from the given/env weights, else the random-feature network (with one warning).
+
+    Its frozen 3x3 convolutions run through the Winograd kernel on the CPU (``fast_convs``).
+    """
     weights = resolve_weights(vgg_weights)
     if weights is None:
         warnings.warn(
@@ -104,8 +107,8 @@ def build_loss_network(vgg_weights: str | None, loss_width: float) -> VGG16Featu
             RuntimeWarning,
             stacklevel=2,
         )
-        return VGG16Features(width=loss_width)
-    return VGG16Features(weights=weights)
+        return VGG16Features(width=loss_width, fast_convs=True)
+    return VGG16Features(weights=weights, fast_convs=True)
 
 
 def _preview(path: Path, content: torch.Tensor, output: torch.Tensor) -> None:
