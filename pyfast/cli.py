@@ -365,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--clients", type=_int_at_least(1), default=16)
     serve.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
+    serve.add_argument("--provider", dest="providers", default="cpu",
+                       help="ONNX Runtime provider of the service: cpu (default), cuda, tensorrt or auto")
     for suite in (occlusion, gatys, masked, serve):
         suite.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not the speed")
         add_report_options(suite)
@@ -388,7 +390,7 @@ def _cmd_bench_suite(args: argparse.Namespace) -> int:
     options = {"quick": args.quick, "progress": not args.no_progress}
     if getattr(args, "device", None):
         options["device"] = args.device
-    for key in ("image_size", "clients", "seconds", "repeats"):
+    for key in ("image_size", "clients", "seconds", "repeats", "providers"):
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
     report = getattr(module, f"run_{name}_suite")(**options)

@@ -5,6 +5,11 @@ each sends its next image when the previous one is answered) post 256x256 JPEG i
 to a shipped style model for a fixed time. The two configurations take turns for
 ``rounds`` rounds (load drifts on a shared machine hit both alike); each reports the
 median throughput over its rounds and the latency percentiles over all its requests.
+
+The report also times the model alone through :class:`pyfast.runtime.Engine` at batch
+1 and at the maximum batch (milliseconds per image): batching can raise throughput
+only as far as the engine's cost per image falls with the batch size (plus the
+per-request work it overlaps), so that ratio is the ceiling to read the result against.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from .machine import describe_machine
 from .report import markdown_table
+from .timing import time_alternating
 
 MODES = {"dynamic batching": None, "batch size 1": 1}  # None: the suite's max_batch
 
@@ -88,15 +94,32 @@ def run_serve_suite(clients: int = 16, image_size: int = 256, model: str = "mosa
             "runs": runs[mode],
         })
     ratio = results[0]["throughput_rps"] / results[1]["throughput_rps"] if results[1]["throughput_rps"] else float("nan")
+    engine_ms = _engine_ms_per_image(get_style(model).onnx, image_size, (1, max_batch), providers, 3 if quick else 9)
     return {
         "suite": "serve",
         "machine": describe_machine(_cpu()),
         "settings": {"clients": clients, "image_size": image_size, "model": model, "max_batch": max_batch,
                      "max_delay_ms": max_delay_ms, "seconds": seconds, "rounds": rounds, "providers": providers},
         "results": results,
+        "engine_ms_per_image": engine_ms,
         "targets": [] if quick else [{"name": f"dynamic batching / batch size 1 throughput, {clients} clients, "
                                              f"{image_size}x{image_size}", "measured": ratio, "target": 1.5}],
     }
+
+
+def _engine_ms_per_image(onnx_path, image_size: int, batches: tuple[int, ...], providers: str,
+                         repeats: int) -> dict[str, float]:
+    """Median milliseconds per image of the model alone, per batch size (keys are the batch sizes as strings)."""
+    from ..runtime import Engine
+
+    engine = Engine(onnx_path, providers=providers)
+    rng = np.random.default_rng(0)
+    timed = {}
+    for batch in dict.fromkeys(batches):
+        x = rng.uniform(0, 255, (batch, 3, image_size, image_size)).astype(np.float32)
+        timed[f"batch {batch}"] = lambda x=x: engine.run(x)
+    seconds = time_alternating(timed, _cpu(), warmup=1, repeats=repeats)
+    return {name.split()[1]: t * 1e3 / int(name.split()[1]) for name, t in seconds.items()}
 
 
 def _cpu():
@@ -127,6 +150,12 @@ def format_serve_report(report: dict) -> str:
              markdown_table(["mode", "max batch", "requests/s", "p50 ms", "p99 ms", "mean batch", "errors"], [
                  [r["mode"], r["max_batch"], f"{r['throughput_rps']:.2f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
                   f"{r['mean_batch']:.1f}", r["errors"]] for r in report["results"]])]
+    engine = report.get("engine_ms_per_image")
+    if engine:
+        first = engine[min(engine, key=int)]
+        lines += ["", "The model alone (Engine, same providers), milliseconds per image: " + ", ".join(
+            f"batch {b}: {ms:.1f}" for b, ms in engine.items())
+            + f"; ceiling of batching from the engine: {first / engine[max(engine, key=int)]:.2f}x."]
     if report["targets"]:
         lines += ["", markdown_table(["target", "measured", "goal", "met"], [
             [t["name"], f"{t['measured']:.2f}", f"≥ {t['target']:g}", "yes" if t["measured"] >= t["target"] else "NO"]

@@ -13,5 +13,7 @@ def test_serve_suite_runs_end_to_end_on_tiny_sizes():
     assert set(modes) == {"dynamic batching", "batch size 1"}
     assert all(r["throughput_rps"] > 0 and r["errors"] == 0 for r in modes.values())
     assert modes["batch size 1"]["mean_batch"] == 1.0
+    assert set(report["engine_ms_per_image"]) == {"1", "8"}
+    assert all(ms > 0 for ms in report["engine_ms_per_image"].values())
     text = format_serve_report(report)
-    assert "requests/s" in text and "p99 ms" in text
+    assert "requests/s" in text and "p99 ms" in text and "ceiling of batching" in text
