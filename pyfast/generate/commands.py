@@ -61,7 +61,7 @@ def _latent_onnx(kind: str, spec: str | None, workdir: Path) -> Path:
     return resolve_generative(kind, spec, ".onnx")
 
 
-def _sample_pixelcnn(spec: str | None, n: int, seed: int, progress: bool):
+def _sample_pixelcnn(spec: str | None, n: int, seed: int, method: str, progress: bool):
     import torch
 
     from .training import load_model, to_uint8
@@ -69,7 +69,7 @@ def _sample_pixelcnn(spec: str | None, n: int, seed: int, progress: bool):
 
     model, record = load_model(resolve_generative("pixelcnn", spec, ".pt"), "pixelcnn")
     with torch.no_grad():
-        drawn = model.sample(n, seed=seed, method="cached", progress=progress).float()
+        drawn = model.sample(n, seed=seed, method=method, progress=progress).float()
     return to_uint8(drawn if record["data"]["variant"] == "binary" else drawn / 255.0)
 
 
@@ -82,7 +82,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.kind == "pixelcnn":
         if args.interpolate:
             raise ValueError("--interpolate needs a latent space: use it with dcgan or vae, not pixelcnn")
-        images, where = _sample_pixelcnn(args.model, args.n, args.seed, not args.no_progress), "PyTorch, cached sampler"
+        images = _sample_pixelcnn(args.model, args.n, args.seed, args.method, not args.no_progress)
+        where = f"PyTorch, {args.method} sampler"
     else:
         with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
             engine = Engine(_latent_onnx(args.kind, args.model, Path(workdir)), providers=args.provider)
@@ -157,7 +158,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     sample = commands.add_parser(
         "sample", help="draw a grid of samples from a generator network",
-        description="Draws samples (DCGAN and VAE through ONNX Runtime, PixelCNN with the cached sampler) and "
+        description="Draws samples (DCGAN and VAE through ONNX Runtime, PixelCNN with the cached sampler by default) and "
         "writes them as one grid image. Without --model the shipped model is used.",
     )
     sample.add_argument("kind", choices=KINDS, metavar="KIND", help="pixelcnn, dcgan or vae")
@@ -168,6 +169,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--interpolate", action="store_true", help="latent interpolation: each row walks between two random points")
     sample.add_argument("--nrow", type=_int_at_least(1), help="images per row (default: about sqrt(n))")
     sample.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt")
+    sample.add_argument("--method", choices=("cached", "naive"), default="cached",
+                        help="PixelCNN sampler: cached (compiled, one position per layer per pixel; default) or naive "
+                        "(a full forward pass per pixel); the same seed draws the same images")
     sample.add_argument("--no-progress", action="store_true", help="hide the PixelCNN sampler's progress bar")
     sample.set_defaults(run=_cmd_sample)
 

@@ -60,6 +60,20 @@ def test_sample_pixelcnn_with_the_shipped_model(pyfast_cli, tmp_path):
     assert "nats/image" in out and "bits/dim" in out
 
 
+def test_sample_pixelcnn_naive_method_draws_the_cached_samplers_images(pyfast_cli, tmp_path):
+    if not (ZOO_GENERATE_DIR / "pixelcnn.pt").is_file():
+        pytest.skip("no shipped PixelCNN in this checkout")
+    pixels = {}
+    for method in ("cached", "naive"):
+        code, out, err = pyfast_cli("sample", "pixelcnn", "-n", 2, "--seed", 3, "--method", method,
+                                    "-o", tmp_path / f"{method}.png", "--no-progress")
+        assert code == 0, err
+        assert f"{method} sampler" in out
+        pixels[method] = read_image(tmp_path / f"{method}.png").rgb
+    assert pixels["cached"].std() > 0
+    np.testing.assert_array_equal(pixels["cached"], pixels["naive"])
+
+
 def test_train_export_sample_and_evaluate_a_vae(pyfast_cli, tmp_path):
     run = tmp_path / "run"
     code, out, err = pyfast_cli("train-gen", "vae", "--steps", 2, "--train-size", 16, "--batch-size", 8, "--width", 4,
