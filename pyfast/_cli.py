@@ -34,6 +34,11 @@ def finish_report(args: argparse.Namespace, report: dict, text: str) -> int:
 
 def int_at_least(minimum: int):
     """An argparse type: an integer >= ``minimum``."""
+    return int_between(minimum, None)
+
+
+def int_between(minimum: int, maximum: int | None):
+    """An argparse type: an integer in ``minimum..maximum`` (no upper bound when ``maximum`` is None)."""
 
     def parse(text: str) -> int:
         try:
@@ -42,6 +47,8 @@ def int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer <= {maximum}, got {value}")
         return value
 
     return parse

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import Parser, UsageError, int_at_least
+from .._cli import Parser, UsageError, int_at_least, int_between
 
 DEFAULT_OUT = Path("out/explain")
+MAX_SCALE = 16  # output pictures are enlarged at most this much (a 224-px input becomes 3584 px)
 
 
 # ----------------------------------------------------------------- shared input handling
@@ -443,8 +444,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         if model:
             _model_args(parser)
         _output_args(parser, name)
-        parser.add_argument("--scale", type=int_at_least(1), default=3 if model else 1,
-                            help="enlarge small pictures in the output by this factor")
+        parser.add_argument("--scale", type=int_between(1, MAX_SCALE), default=3 if model else 1,
+                            help=f"enlarge small pictures in the output by this factor (1..{MAX_SCALE})")
         parser.set_defaults(run=run)
         return parser
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .._torch_files import load_torch_file
 from ..models import classifier as glyphnet_module
 from ..models.registry import create_model, list_models
 from ._common import ModelSpec, Preprocessing
@@ -124,18 +123,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         ValueError: not a PyTorch checkpoint (or a pickled whole model, which cannot be loaded
             safely), or no mapping of names to tensors inside.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such model file: {path}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if not _looks_like_torch_file(path):
-            raise ValueError(f"{path} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle)") from None
-        raise ValueError(f"{path} cannot be loaded with weights_only=True: it holds Python objects, not just "
-                         f"tensors (a pickled whole model?). Save model.state_dict() instead. ({str(exc).splitlines()[0][:200]})") from None
-    except (RuntimeError, EOFError, OSError, AttributeError, ValueError) as exc:
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({str(exc).splitlines()[0][:200]})") from None
+    loaded = load_torch_file(path, what="model file")
     if isinstance(loaded, Mapping):
         for key in _WRAPPER_KEYS:
             inner = loaded.get(key)
@@ -151,13 +139,6 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
-
-
-def _looks_like_torch_file(path: Path) -> bool:
-    """A torch.save zip archive, or a legacy pickle (starts with the PROTO opcode)."""
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    return zipfile.is_zipfile(path) or head[:1] == b"\x80"
 
 
 def build_arch(arch: str, num_classes: int | None = None) -> nn.Module:

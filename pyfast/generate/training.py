@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._torch_files import load_torch_file
 from ..data import write_image
 from ..data.digits import load_dataset
 from .dcgan import Discriminator, Generator, discriminator_loss, generator_loss, to_unit_range
@@ -144,12 +145,7 @@ def load_model(path: str | os.PathLike, kind: str | None = None, map_location: s
         FileNotFoundError: no such file. ValueError: not such a file, or another kind than ``kind``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such model file: {path}")
-    try:
-        record = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors for files that are not checkpoints
-        raise ValueError(f"{path} is not a PyTorch file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    record = load_torch_file(path, map_location, what="model file")
     if not isinstance(record, dict) or record.get("kind") not in KINDS:
         raise ValueError(f"{path} is not a pyfast generative model (no 'kind' among {', '.join(KINDS)})")
     if kind is not None and record["kind"] != kind:
@@ -205,9 +201,7 @@ def _check_config(cfg: GenTrainConfig) -> None:
 
 
 def _read_checkpoint(path: str, kind: str, device: torch.device) -> dict[str, Any]:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no such checkpoint: {path}")
-    state = torch.load(path, map_location=device, weights_only=True)
+    state = load_torch_file(path, device, what="checkpoint")
     if not isinstance(state, dict) or "models" not in state or "optimizers" not in state:
         raise ValueError(f"{path} is not a pyfast generative training checkpoint")
     if state.get("kind") != kind:

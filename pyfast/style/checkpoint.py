@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .._torch_files import load_torch_file
 from ..models.transformer import BASE_CHANNELS, TransformerNet
 
 # Old pytorch/examples checkpoints carry InstanceNorm running statistics that
@@ -48,12 +49,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ValueError: the file is not such a checkpoint (names the missing/unexpected keys).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such checkpoint: {path}")
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors for files that are not checkpoints
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    obj = load_torch_file(path, map_location, what="checkpoint")
     state = _state_dict_of(obj, path)
     first = state.get("conv1.conv2d.weight")
     if first is None or first.dim() != 4:

@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .._torch_files import load_torch_file
 from ..data import read_image, resize, write_image
 from ..models.transformer import TransformerNet
 from ..models.vgg import VGG16Features, resolve_weights
@@ -161,7 +162,7 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
 
     step = 0
     if config.resume:
-        state = torch.load(config.resume, map_location=device, weights_only=True)
+        state = load_torch_file(config.resume, device, what="checkpoint")
         if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
             raise ValueError(f"{config.resume} is not a pyfast training checkpoint")
         model.load_state_dict(state["model"])

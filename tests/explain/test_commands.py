@@ -93,15 +93,22 @@ def test_fooling_reports_the_perturbation(capsys, tmp_path):
     (["occlusion", "--window", "100"], "window"),
     (["deepdream", "--layer", "nope"], "no layer 'nope'"),
     (["saliency", "--model", "weights.pt"], "no such"),
+    (["saliency", "--model", "{tmp}/empty.pt", "--arch", "glyphnet"], "is empty, not a PyTorch checkpoint"),
 ])
 def test_bad_requests_get_one_line_errors(capsys, tmp_path, argv, message):
+    (tmp_path / "empty.pt").touch()
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
     code, _, err = run(capsys, *argv, *QUIET, "-o", tmp_path)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_option_values_are_refused_by_the_parser(capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["occlusion", "--stride", "0"], "expected an integer >= 1"),
+    (["saliency", "--scale", "1000"], "expected an integer <= 16"),
+])
+def test_bad_option_values_are_refused_by_the_parser(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["explain", "occlusion", "--stride", "0"])
+        main(["explain", *argv])
     assert exit_info.value.code == 2
-    assert "expected an integer >= 1" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

@@ -102,6 +102,14 @@ def test_bad_input_is_one_line_and_status_2(pyfast_cli, argv, message):
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [["sample", "pixelcnn", "-n", "1"], ["sample", "vae", "-n", "1"], ["eval-gen", "vae", "-n", "2"]])
+def test_an_empty_model_file_is_one_line_and_status_2(pyfast_cli, tmp_path, argv):
+    (tmp_path / "empty.pt").touch()
+    code, _, err = pyfast_cli(*argv, "--model", tmp_path / "empty.pt")
+    assert code == 2
+    assert "is empty, not a PyTorch checkpoint" in err and err.count("\n") == 1
+
+
 def test_empty_data_folder(pyfast_cli, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = pyfast_cli("train-gen", "dcgan", "--data", tmp_path / "empty", "--no-progress")

@@ -89,7 +89,7 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a PyTorch file"):
+    with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
         load_model(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a pyfast generative model"):

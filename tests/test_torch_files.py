@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from pyfast._torch_files import first_line, load_torch_file
+
+
+def test_loads_a_state_dict_without_running_code(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.arange(3.0)}, path)
+    assert torch.equal(load_torch_file(path)["w"], torch.arange(3.0))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty, not a PyTorch checkpoint"),
+    (b"hello, not a checkpoint", "is not a PyTorch checkpoint"),
+    (b"PK\x03\x04 truncated zip", "is not a PyTorch checkpoint"),
+])
+def test_files_that_are_not_checkpoints_get_one_line_errors(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        load_torch_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_pickled_objects_are_refused_with_advice(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(torch.nn.Linear(2, 2), path)
+    with pytest.raises(ValueError, match="weights_only=True.*state_dict"):
+        load_torch_file(path)
+
+
+def test_a_missing_file_is_named_as_the_caller_asks(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such checkpoint: .*gone.pt"):
+        load_torch_file(tmp_path / "gone.pt", what="checkpoint")
+
+
+def test_first_line_copes_with_empty_and_multiline_messages():
+    assert first_line(EOFError()) == "EOFError"
+    assert first_line(RuntimeError("\n  first\nsecond")) == "RuntimeError: first"
+    assert len(first_line(ValueError("x" * 500), limit=10)) == len("ValueError: ") + 10
