@@ -58,20 +58,42 @@ class LatestSlot:
 
 
 class _Queue:
-    """A bounded FIFO with the same put/get/close as LatestSlot (offline mode: no drops)."""
+    """A bounded FIFO with the same put/get/close as LatestSlot (offline mode: no drops).
 
-    def __init__(self, size: int = 4) -> None:
+    Once ``stop`` is set (a stage failed or the user quit), ``put`` discards items and
+    ``close`` makes room for the end marker, so that no stage waits forever on a stage
+    that is gone.
+    """
+
+    _POLL_S = 0.05
+
+    def __init__(self, stop: threading.Event, size: int = 4) -> None:
         self._queue: queue.Queue = queue.Queue(size)
+        self._stop = stop
         self.dropped = 0
 
     def put(self, item: object) -> None:
-        self._queue.put(item)
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=self._POLL_S)
+                return
+            except queue.Full:
+                continue
 
     def get(self, timeout: float | None = None) -> object:
         return self._queue.get(timeout=timeout)
 
     def close(self) -> None:
-        self._queue.put(_END)
+        while True:
+            try:
+                self._queue.put(_END, timeout=self._POLL_S)
+                return
+            except queue.Full:
+                if self._stop.is_set():  # nobody may read any more: drop the oldest item
+                    try:
+                        self._queue.get_nowait()
+                    except queue.Empty:
+                        pass
 
 
 @dataclass
@@ -161,10 +183,10 @@ def run_webcam(
     realtime = live if realtime is None else realtime
     capture = open_capture(source)
     fps_in = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    frames_in = LatestSlot() if realtime else _Queue()
-    frames_out = LatestSlot() if realtime else _Queue()
-    shown = LatestSlot()
     stop = threading.Event()
+    frames_in = LatestSlot() if realtime else _Queue(stop)
+    frames_out = LatestSlot() if realtime else _Queue(stop)
+    shown = LatestSlot()
     errors: list[BaseException] = []
     stats = WebcamStats(output=Path(out) if out is not None else None)
     latencies: list[float] = []
@@ -197,7 +219,7 @@ def run_webcam(
 
     def inference_loop() -> None:
         try:
-            while (item := frames_in.get()) is not _END:
+            while not stop.is_set() and (item := frames_in.get()) is not _END:
                 taken, rgb = item
                 rgb = stylizer.fit(rgb, "frame")
                 if min(rgb.shape[:2]) < MIN_SIDE:

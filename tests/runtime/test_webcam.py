@@ -106,3 +106,53 @@ def test_bad_arguments(tmp_path):
         run_webcam(stylizer, tmp_path / "junk.avi", out=tmp_path / "o.avi", window=False)
     with pytest.raises(ValueError, match="max_frames"):
         run_webcam(stylizer, make_video(tmp_path / "in.avi"), out=tmp_path / "o.avi", window=False, max_frames=0)
+
+
+class FailingEngine:
+    """Works for ``good`` frames, then raises (a model that breaks mid-stream)."""
+
+    provider = "FakeProvider"
+
+    def __init__(self, good):
+        self.good = good
+
+    def run(self, x):
+        if self.good == 0:
+            raise RuntimeError("the model failed")
+        self.good -= 1
+        return 255.0 - x
+
+
+def _run_bounded(seconds, **kwargs):
+    """run_webcam in a thread: (finished, exception) after at most ``seconds``."""
+    outcome = []
+
+    def target():
+        try:
+            run_webcam(**kwargs)
+            outcome.append(None)
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return (not thread.is_alive()), (outcome[0] if outcome else None)
+
+
+@pytest.mark.parametrize("good_frames", [0, 3])
+def test_a_model_failing_mid_video_ends_the_run_with_its_error(tmp_path, good_frames):
+    source = make_video(tmp_path / "in.avi", frames=60)
+    stylizer = Stylizer(FailingEngine(good_frames), StylizeOptions(max_size=None))
+    finished, error = _run_bounded(30, stylizer=stylizer, source=source, out=tmp_path / "out.avi", window=False)
+    assert finished, "run_webcam hung after the model failed"
+    assert isinstance(error, RuntimeError) and "the model failed" in str(error)
+
+
+def test_an_unwritable_output_ends_the_run_with_its_error(tmp_path):
+    source = make_video(tmp_path / "in.avi", frames=60)
+    (tmp_path / "afile").write_text("not a folder")
+    stylizer = Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None))
+    finished, error = _run_bounded(30, stylizer=stylizer, source=source, out=tmp_path / "afile" / "out.avi", window=False)
+    assert finished, "run_webcam hung after the writer failed"
+    assert isinstance(error, OSError)
