@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -415,8 +416,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UsageError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError,
-            RuntimeError, FloatingPointError) as exc:
+    except BrokenPipeError:  # the reader went away (`pyfast models | head -1`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except MemoryError:
+        print(f"pyfast {args.command}: error: out of memory (an image or option too large for this machine?)",
+              file=sys.stderr)
+        return 2
+    except (UsageError, ValueError, TypeError, OSError, RuntimeError, ArithmeticError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"pyfast {args.command}: error: {message}", file=sys.stderr)
         return 2

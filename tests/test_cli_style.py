@@ -120,10 +120,13 @@ def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
         (lambda d: written(d / "notes.txt", b"x"), [], "unsupported file type '.txt'"),
         (lambda d: write_image(d / "zero.png", np.zeros((3, 3, 3), np.uint8)), [], "needs at least 5x5"),
         (lambda d: write_image(d / "big.png", np.zeros((60, 80, 3), np.uint8)), ["--max-size", "50", "--oversize", "error"], "over the max size of 50"),
+        (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}/afile/x.png"], "File exists"),
     ],
 )
 def test_stylize_bad_inputs_one_line_error(model_files, tmp_path, make, extra, message):
     path = make(tmp_path)
+    (tmp_path / "afile").write_text("a file where a folder is expected")
+    extra = [arg.format(tmp=tmp_path) for arg in extra]
     result = cli("stylize", path, "-m", model_files / "tiny.onnx", "-o", tmp_path / "o", "--no-progress", *extra)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
@@ -147,6 +150,12 @@ def test_stylize_rejects_non_onnx_and_wrong_rank_models(tmp_path, photos):
     assert result.returncode == 2 and "must be 2-D" in result.stderr
     result = cli("stylize", photos / "a.png", "-m", "no_such_style", "-o", tmp_path / "o.png")
     assert result.returncode == 2 and "unknown style model 'no_such_style'" in result.stderr
+    from tests.runtime.test_engine import fixed_size_model
+
+    result = cli("stylize", photos / "a.png", "-m", fixed_size_model(tmp_path / "fixed.onnx"), "-o", tmp_path / "o.png",
+                 "--no-progress")
+    assert result.returncode == 2 and "ONNX Runtime failed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_train_style_cli_end_to_end(tmp_path, photos):

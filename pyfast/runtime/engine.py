@@ -88,6 +88,8 @@ class Engine:
                 raise ValueError(f"threads must be >= 1, got {threads}")
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4  # a failing run raises (see run); no duplicate log line
         # "auto" may list GPU providers that cannot start here (onnxruntime-gpu on a
         # machine without a GPU); ONNX Runtime then logs errors and uses the next one,
         # which is the intended behaviour of "auto", so those logs are muted.
@@ -141,18 +143,32 @@ class Engine:
 
         Args:
             inputs: one array per model input, e.g. (N, 3, H, W) float32 for a style model.
+
+        Raises:
+            TypeError, ValueError: an input that does not match the model (see :meth:`check_input`).
+            RuntimeError: ONNX Runtime failed while running the model, or its output is not a tensor.
         """
         if len(inputs) != len(self.inputs):
             raise ValueError(f"model takes {len(self.inputs)} input(s), got {len(inputs)}")
         feeds = {spec.name: self.check_input(x, i) for i, (spec, x) in enumerate(zip(self.inputs, inputs))}
-        if self._use_binding:
-            binding = self.session.io_binding()
-            for name, value in feeds.items():
-                binding.bind_cpu_input(name, value)
-            binding.bind_output(self.outputs[0].name, "cuda")
-            self.session.run_with_iobinding(binding)
-            return binding.copy_outputs_to_cpu()[0]
-        return self.session.run([self.outputs[0].name], feeds)[0]
+        try:
+            if self._use_binding:
+                binding = self.session.io_binding()
+                for name, value in feeds.items():
+                    binding.bind_cpu_input(name, value)
+                binding.bind_output(self.outputs[0].name, "cuda")
+                self.session.run_with_iobinding(binding, self._run_options)
+                output = binding.copy_outputs_to_cpu()[0]
+            else:
+                output = self.session.run([self.outputs[0].name], feeds, self._run_options)[0]
+        except Exception as exc:  # onnxruntime's own exception types derive from Exception only
+            message = " ".join(str(exc).split())[:300]
+            raise RuntimeError(f"{self.path.name}: ONNX Runtime failed on input shape(s) "
+                               f"{[tuple(x.shape) for x in feeds.values()]}: {message}") from None
+        if not isinstance(output, np.ndarray):
+            raise RuntimeError(f"{self.path.name}: output {self.outputs[0].name!r} is a {type(output).__name__}, "
+                               "not a tensor")
+        return output
 
     def warmup(self, *shapes: Sequence[int], runs: int = 2) -> None:
         """Runs the model ``runs`` times on zeros of each given input shape (first-call costs)."""

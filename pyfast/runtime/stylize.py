@@ -82,7 +82,15 @@ def finish_output(frames: np.ndarray, output: np.ndarray, strength: float = 1.0,
         preserve: keep the content's chroma (luminance-only transfer).
     Returns:
         (N, H, W, 3) uint8.
+
+    Raises:
+        RuntimeError: ``output`` is not (N, 3, H, W) for the frames' N, H and W (the model is
+            not a style model).
     """
+    n, h, w = frames.shape[:3]
+    if getattr(output, "shape", None) != (n, 3, h, w):
+        raise RuntimeError(f"the model returned shape {getattr(output, 'shape', type(output).__name__)} for "
+                         f"{n} frame(s) of {w}x{h}; a style model returns (N, 3, H, W) of the input's size")
     out = np.clip(output.transpose(0, 2, 3, 1), 0, 255)
     if preserve:
         out = preserve_color(frames, out)

@@ -253,6 +253,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             return error(504, str(exc))
         except ValueError as exc:
             return error(422, str(exc))
+        except (TypeError, RuntimeError) as exc:  # the model itself failed (a broken file in --models)
+            return error(500, f"model {model!r} failed: {exc}")
         return Response(image, media_type=MEDIA_TYPES[out_format])
 
     async def _read_form(request: Request) -> tuple[bytes, dict[str, str]]:
@@ -321,6 +323,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             return {"error": str(exc), "retry_after": RETRY_AFTER_S}
         except RequestTimeout as exc:
             return {"error": str(exc)}
+        except (ValueError, TypeError, RuntimeError) as exc:
+            return {"error": str(exc)}
 
     class _Quiet(Exception):
         """A text message that needs no answer (stats)."""
@@ -328,7 +332,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     def _socket_text(text: str, settings: StyleRequest) -> StyleRequest:
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError("text messages must be JSON objects") from None
         if not isinstance(message, dict):
             raise ValueError("text messages must be JSON objects")
@@ -347,8 +351,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         try:
             strength = float(values.get("strength", current.strength))
             max_size = min(int(values.get("max_size", current.max_size)), config.max_size)
-        except (TypeError, ValueError):
-            raise ValueError("strength must be a number and max_size an integer") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError("strength must be a number and max_size a finite integer") from None
         preserve = values.get("preserve_color", current.preserve_color)
         preserve = preserve.lower() in ("1", "true", "yes", "on") if isinstance(preserve, str) else bool(preserve)
         return StyleRequest(model, max_size, strength, preserve)

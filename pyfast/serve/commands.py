@@ -8,6 +8,7 @@ import os
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .config import ServeConfig
+    from .models import ModelStore
     from .server import run_server
 
     config = ServeConfig(
@@ -17,6 +18,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get("PYFAST_TOKEN") or None, providers=args.provider, threads=args.threads,
         workers=args.workers,
     )
+    # Load every model once before uvicorn starts: a broken file or provider is then a one-line
+    # error here rather than a traceback from the server's start-up.
+    ModelStore(config.models_dir, providers=config.providers, threads=config.threads).load_all()
     print(f"pyfast serve: http://{args.host}:{args.port}/ (webcam page), API under /v1, docs at /docs")
     run_server(config, log_level=args.log_level)
     return 0

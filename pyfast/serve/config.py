@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK_NAMES = ("localhost", "ip6-localhost")
+MAX_DELAY_MS = 10_000.0  # longest batching delay accepted (10 s)
+MAX_TIMEOUT_S = 3600.0  # longest per-request timeout accepted (1 h)
 
 
 def is_loopback(host: str) -> bool:
@@ -66,10 +68,10 @@ class ServeConfig:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        if self.max_delay_ms < 0:
-            raise ValueError(f"max_delay_ms must be >= 0, got {self.max_delay_ms}")
-        if self.request_timeout_s <= 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+        if not 0 <= self.max_delay_ms <= MAX_DELAY_MS:  # also refuses NaN
+            raise ValueError(f"max_delay_ms must be in 0..{MAX_DELAY_MS:g}, got {self.max_delay_ms}")
+        if not 0 < self.request_timeout_s <= MAX_TIMEOUT_S:
+            raise ValueError(f"request_timeout_s must be in (0, {MAX_TIMEOUT_S:g}], got {self.request_timeout_s}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.token is not None and not self.token.strip():

@@ -79,6 +79,29 @@ def test_wrong_rank_model_is_caught_at_the_input_check(tmp_path):
         Engine(path).run(np.zeros((1, 3, 8, 8), np.float32))
 
 
+def fixed_size_model(path, side=4):
+    """A 4-D float model whose Reshape only fits (1, 3, side, side): it fails at run time on other sizes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [4], [1, 3, side, side])
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["input", "shape"], ["output"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, side, side])],
+        initializer=[shape],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_a_model_failing_at_run_time_raises_runtime_error_naming_it(tmp_path):
+    engine = Engine(fixed_size_model(tmp_path / "fixed.onnx"))
+    assert engine.run(np.zeros((1, 3, 4, 4), np.float32)).shape == (1, 3, 4, 4)
+    with pytest.raises(RuntimeError, match=r"fixed.onnx: ONNX Runtime failed on input shape\(s\) \[\(1, 3, 6, 6\)\]"):
+        engine.run(np.zeros((1, 3, 6, 6), np.float32))
+
+
 def test_importing_the_runtime_does_not_import_torch():
     code = "import sys, pyfast.runtime, pyfast.runtime.stylize, pyfast.zoo; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pyfast.runtime.color import blend, preserve_color, rgb_to_ycbcr
-from pyfast.runtime.stylize import StylizeOptions, Stylizer
+from pyfast.runtime.stylize import StylizeOptions, Stylizer, finish_output
 
 
 class FakeEngine:
@@ -65,3 +65,10 @@ def test_too_small_or_malformed_frames():
         Stylizer(FakeEngine())(np.zeros((1, 3, 9, 3), np.uint8))
     with pytest.raises(ValueError, match=r"frames must be \(N, H, W, 3\) uint8"):
         Stylizer(FakeEngine())(np.zeros((1, 9, 9, 3), np.float32))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 8), (2, 3, 4, 6), (1, 1, 4, 6), (1, 3, 4, 6, 1)])
+def test_an_output_of_the_wrong_shape_is_named_not_broadcast(shape):
+    frames = np.zeros((1, 4, 6, 3), np.uint8)
+    with pytest.raises(RuntimeError, match="a style model returns"):
+        finish_output(frames, np.zeros(shape, np.float32))

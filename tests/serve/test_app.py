@@ -155,7 +155,8 @@ def test_websocket_frames_settings_and_malformed_messages(client):
             ws.send_bytes(bad)
             assert "error" in ws.receive_json()
         for bad in ("{broken", "[1, 2]", json.dumps({"type": "launch"}), json.dumps({"model": "../etc"}),
-                    json.dumps({"strength": 7}), json.dumps({"strength": "x"})):
+                    json.dumps({"strength": 7}), json.dumps({"strength": "x"}), '{"max_size": 1e999}',
+                    "[" * 100_000 + "]" * 100_000):
             ws.send_text(bad)
             assert "error" in ws.receive_json(), bad
         ws.send_text(json.dumps({"type": "settings", "model": "mosaic", "strength": 0.5}))
@@ -187,6 +188,22 @@ def test_bearer_token_guards_the_api_but_not_health():
         with c.websocket_connect("/v1/ws/stylize?token=s3cret") as ws:
             assert ws.receive_json()["type"] == "ready"
         assert c.get("/openapi.json").json()["security"] == [{"bearer": []}]
+
+
+def test_a_model_that_fails_at_run_time_is_a_json_500_and_the_service_keeps_serving(tmp_path):
+    from ..runtime.test_engine import fixed_size_model
+
+    fixed_size_model(tmp_path / "fixed.onnx")
+    shutil.copy(get_style("mosaic").onnx, tmp_path / "mosaic.onnx")
+    with TestClient(create_app(ServeConfig(models_dir=tmp_path, max_size=32, max_delay_ms=1))) as c:
+        failed = c.post("/v1/stylize/fixed", content=image_bytes(16, 16))
+        assert failed.status_code == 500 and failed.headers["content-type"] == "application/json"
+        assert "ONNX Runtime failed" in failed.json()["error"]
+        with c.websocket_connect("/v1/ws/stylize?model=fixed") as ws:
+            ws.receive_json()
+            ws.send_bytes(image_bytes(16, 16))
+            assert "ONNX Runtime failed" in ws.receive_json()["error"]
+        assert c.post("/v1/stylize/mosaic", content=image_bytes(16, 16)).status_code == 200
 
 
 def test_config_checks():

@@ -53,3 +53,20 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as info:
         parse(argv)
     assert info.value.code == 2
+
+
+def test_serve_refuses_a_broken_model_before_the_server_starts(tmp_path, monkeypatch):
+    (tmp_path / "broken.onnx").write_text("not a model")
+    started = []
+    monkeypatch.setattr("pyfast.serve.server.run_server", lambda *a, **k: started.append(True))
+    args = parse(["serve", "--models", str(tmp_path)])
+    with pytest.raises(ValueError, match="broken.onnx"):
+        args.run(args)
+    assert not started
+
+
+@pytest.mark.parametrize("option, value", [("--max-delay-ms", "inf"), ("--max-delay-ms", "nan"), ("--timeout", "inf")])
+def test_serve_refuses_unbounded_delays_and_timeouts(option, value):
+    args = parse(["serve", option, value])
+    with pytest.raises(ValueError, match="must be in"):
+        args.run(args)
