@@ -129,7 +129,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
 
     from .data.images import IMAGE_SUFFIXES
     from .runtime import Engine
-    from .runtime.stylize import VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, stylize_images, stylize_video
+    from .runtime.stylize import (VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, plan_outputs, stylize_images,
+                                  stylize_video)
 
     options = StylizeOptions(max_size=args.max_size or None, oversize=args.oversize, strength=args.strength,
                              preserve_color=args.preserve_color, batch_size=args.batch_size)
@@ -138,16 +139,16 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     single_output = None
     if len(files) == 1 and out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         single_output, out = out, out.parent
+    targets = dict(zip((source for source, _ in files), plan_outputs(files, out, single_output)))  # checked first
     with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
         engine = Engine(_model_onnx(args.model, Path(workdir), args.fp16), providers=args.provider, threads=args.threads)
     stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    videos = [(p, root) for p, root in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if images:
         stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
-    for source, root in videos:
-        target = single_output or (out / (source.relative_to(root) if root else Path(source.name)))
-        stylize_video(stylizer, source, target, progress=not args.no_progress)
+    for source in videos:
+        stylize_video(stylizer, source, targets[source], progress=not args.no_progress)
     stats = stylizer.stats
     print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
           f"{stats.fps:.1f} frames/s in the model ({engine.provider})")

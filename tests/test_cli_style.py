@@ -121,6 +121,8 @@ def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
         (lambda d: write_image(d / "zero.png", np.zeros((3, 3, 3), np.uint8)), [], "needs at least 5x5"),
         (lambda d: write_image(d / "big.png", np.zeros((60, 80, 3), np.uint8)), ["--max-size", "50", "--oversize", "error"], "over the max size of 50"),
         (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}/afile/x.png"], "File exists"),
+        (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}"], "would overwrite an input"),
+        (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}/ok.avi"], "images go to image files"),
     ],
 )
 def test_stylize_bad_inputs_one_line_error(model_files, tmp_path, make, extra, message):

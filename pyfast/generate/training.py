@@ -194,8 +194,8 @@ def _check_config(cfg: GenTrainConfig) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if cfg.steps is not None and cfg.steps < 1:
         raise ValueError(f"steps must be >= 1, got {cfg.steps}")
-    if cfg.lr is not None and not cfg.lr > 0:
-        raise ValueError(f"lr must be > 0, got {cfg.lr}")
+    if cfg.lr is not None and not 0 < cfg.lr < math.inf:
+        raise ValueError(f"lr must be a finite number > 0, got {cfg.lr}")
     if cfg.checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be >= 0, got {cfg.checkpoint_every}")
 

@@ -64,10 +64,13 @@ class ResidualBlock(nn.Module):
         return self.in2(self.conv2(out)) + x
 
 
+MAX_WIDTH = 64  # 2048/4096/8192 channels: far past any useful style network
+
+
 def channels_for(width: float) -> tuple[int, int, int]:
-    """Channel counts at ``width`` (0.5 -> 16/32/64). Raises ValueError if width <= 0."""
-    if not width > 0:
-        raise ValueError(f"width must be > 0, got {width!r}")
+    """Channel counts at ``width`` (0.5 -> 16/32/64). Raises ValueError unless 0 < width <= 64."""
+    if not 0 < width <= MAX_WIDTH:
+        raise ValueError(f"width must be in (0, {MAX_WIDTH}], got {width!r}")
     return tuple(max(1, round(c * width)) for c in BASE_CHANNELS)  # type: ignore[return-value]
 
 

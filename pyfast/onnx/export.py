@@ -124,7 +124,9 @@ def verify_style_export(model: TransformerNet, report: ExportReport, sizes=VERIF
     tolerance = FP16_TOLERANCE if report.fp16 else FP32_TOLERANCE
     try:
         engine = Engine(report.path, providers="auto")
-    except RuntimeError as exc:  # e.g. a float16 model on a CPU-only onnxruntime
+    except RuntimeError as exc:  # a float16 model on a CPU-only onnxruntime may lack kernels
+        if not report.fp16:
+            raise
         report.note = f"ONNX Runtime could not load it here ({str(exc).splitlines()[0][:160]})"
         return
     report.verified_with = engine.provider
@@ -136,10 +138,12 @@ def verify_style_export(model: TransformerNet, report: ExportReport, sizes=VERIF
         try:
             got = engine.run(x.numpy())
         except RuntimeError as exc:
+            if not report.fp16:
+                raise
             report.note = f"ONNX Runtime could not run it here ({str(exc).splitlines()[0][:160]})"
             report.max_abs_error.clear()
             return
         report.max_abs_error[f"{h}x{w}"] = float(np.max(np.abs(got - expected)))
     worst = max(report.max_abs_error.values())
-    if worst > tolerance:
+    if not worst <= tolerance:  # NaN counts as a failure
         raise ValueError(f"exported model disagrees with PyTorch: max abs error {worst:.4f} > {tolerance} (0-255 scale)")

@@ -198,6 +198,8 @@ def export_triton(models: Sequence[str | os.PathLike], repo: str | os.PathLike, 
             proto = onnx.load(str(source), load_external_data=False)
         except Exception as exc:  # onnx raises protobuf's DecodeError and others
             raise ValueError(f"{source} is not a valid ONNX model ({exc})") from None
+        if not proto.graph.input or not proto.graph.output:
+            raise ValueError(f"{source} is not a valid ONNX model (its graph has no inputs or no outputs)")
         folder = repo / name
         if folder.exists() and not overwrite:
             raise ValueError(f"{folder} exists; pass overwrite to replace it")

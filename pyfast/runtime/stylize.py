@@ -130,6 +130,31 @@ def _output_path(source: Path, root: Path | None, out: Path, suffix: str | None 
     return out / relative.with_suffix(suffix or source.suffix)
 
 
+def plan_outputs(files: Sequence[tuple[Path, Path | None]], out: Path, single_output: Path | None = None) -> list[Path]:
+    """The file each input is written to: ``single_output`` for one input given an explicit file,
+    else the input's path relative to the folder it was found in (or its name), under ``out``.
+
+    Raises:
+        ValueError: an output would overwrite an input, two inputs would be written to the same
+            file, or a video would be written to an image file (or the other way round).
+    """
+    targets = [single_output or _output_path(source, root, out) for source, root in files]
+    inputs = {source.resolve() for source, _ in files}
+    seen: dict[Path, Path] = {}
+    for (source, _), target in zip(files, targets):
+        resolved = target.resolve()
+        if resolved in inputs:
+            raise ValueError(f"writing {target} would overwrite an input; choose another output (-o)")
+        if resolved in seen:
+            raise ValueError(f"{seen[resolved]} and {source} would both be written to {target}; "
+                             "give them different names or an output folder per input folder")
+        seen[resolved] = source
+        if (source.suffix.lower() in IMAGE_SUFFIXES) != (target.suffix.lower() in IMAGE_SUFFIXES):
+            raise ValueError(f"cannot write {source.name} as {target.name}: images go to image files, videos to "
+                             "video files")
+    return targets
+
+
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path | None]]:
     """(file, folder it was found in or None) for files and folders given on the command line.
 
@@ -160,6 +185,9 @@ def stylize_images(
     """Stylises image files, batching images of equal size, writing next to ``out``'s layout.
 
     ``single_output`` names the output file when one image goes to an explicit file path.
+
+    Raises:
+        ValueError: see :func:`plan_outputs` (checked before anything is written).
     """
     from tqdm.auto import tqdm
 
@@ -177,10 +205,10 @@ def stylize_images(
                 alpha = resize(alpha[..., None], *rgb.shape[:2])[..., 0]
             stylizer.stats.outputs.append(write_image(target, rgb, alpha))
 
-    for source, root in tqdm(files, desc="stylize", unit="img", disable=not progress):
+    for (source, _), target in tqdm(list(zip(files, plan_outputs(files, out, single_output))), desc="stylize",
+                                     unit="img", disable=not progress):
         img = read_image(source)
         rgb = stylizer.fit(img.rgb, str(source))
-        target = single_output or _output_path(source, root, out)
         key = rgb.shape[:2]
         pending.setdefault(key, []).append((target, Image(rgb, img.alpha)))
         if len(pending[key]) >= stylizer.options.batch_size:

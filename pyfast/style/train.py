@@ -127,8 +127,8 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
     """
     from tqdm.auto import tqdm
 
-    if config.batch_size < 1 or config.image_size < 16 or config.lr <= 0:
-        raise ValueError("batch size must be >= 1, image size >= 16 and lr > 0")
+    if config.batch_size < 1 or config.image_size < 16 or not 0 < config.lr < math.inf:
+        raise ValueError("batch size must be >= 1, image size >= 16 and lr a finite number > 0")
     device = _pick_device(config.device)
     rank, world = _setup_distributed(device)
     torch.manual_seed(config.seed + rank)

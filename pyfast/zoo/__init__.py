@@ -53,8 +53,8 @@ def resolve_model(spec: str) -> Path:
         FileNotFoundError: a path that does not exist. ValueError: neither a name nor a path.
     """
     path = Path(spec)
-    if path.suffix.lower() == ".onnx" or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"no such model file: {path}")
+    if path.is_file():
         return path
-    return get_style(spec).onnx
+    if path.suffix.lower() == ".onnx" or len(path.parts) > 1:
+        raise FileNotFoundError(f"no such model file: {path}")
+    return get_style(spec).onnx  # a bare name: shipped, even if a folder of that name is here

@@ -79,6 +79,8 @@ def test_bad_configuration(tmp_path):
         train_vae(GenTrainConfig(out_dir=str(tmp_path), variant="16bit"), progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         train_vae(GenTrainConfig(out_dir=str(tmp_path), batch_size=0), progress=False)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        train_vae(GenTrainConfig(out_dir=str(tmp_path), lr=float("inf")), progress=False)
     with pytest.raises(FileNotFoundError, match="no such folder"):
         train_vae(GenTrainConfig(out_dir=str(tmp_path), data=str(tmp_path / "missing")), progress=False)
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):

@@ -74,5 +74,11 @@ def test_registry():
     assert create_model("transformer_net_half").width == 0.5
     with pytest.raises(ValueError, match="unknown model 'nope'; valid names: .*transformer_net"):
         create_model("nope")
-    with pytest.raises(ValueError, match="width must be > 0"):
+    with pytest.raises(ValueError, match=r"width must be in \(0, 64\]"):
         TransformerNet(width=0)
+
+
+@pytest.mark.parametrize("width", [float("inf"), float("nan"), 65.0])
+def test_width_must_be_finite_and_bounded(width):
+    with pytest.raises(ValueError, match="width must be in"):
+        TransformerNet(width=width)

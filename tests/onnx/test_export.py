@@ -67,3 +67,11 @@ def test_convert_to_float16_keeps_resize_scales_float32(tmp_path, trained_like):
 def test_bad_opset(tmp_path, trained_like):
     with pytest.raises(ValueError, match="opset must be >= 13"):
         export_style(trained_like, tmp_path / "m.onnx", opset=11)
+
+
+def test_a_model_with_nan_weights_fails_verification(tmp_path):
+    model = TransformerNet(width=0.25).eval()
+    with torch.no_grad():
+        model.deconv3.conv2d.bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="disagrees with PyTorch"):
+        export_style(model, tmp_path / "nan.onnx")

@@ -163,6 +163,11 @@ def test_errors(tmp_path):
     junk.write_bytes(np.random.default_rng(0).bytes(64))
     with pytest.raises(ValueError, match="not a valid ONNX"):
         export_triton([str(junk)], tmp_path / "r")
+    empty = tmp_path / "empty.onnx"
+    empty.touch()
+    with pytest.raises(ValueError, match="no inputs or no outputs"):
+        export_triton([str(empty)], tmp_path / "r")
+    assert not (tmp_path / "r" / "empty").exists()
     with pytest.raises(ValueError, match="name"):
         triton_config(fixed_batch_model("N"), "../evil")
     for kwargs, name in (({"kind": "tpu"}, "kind"), ({"tensorrt": True, "kind": "cpu"}, "tensorrt"),

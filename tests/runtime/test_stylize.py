@@ -72,3 +72,19 @@ def test_an_output_of_the_wrong_shape_is_named_not_broadcast(shape):
     frames = np.zeros((1, 4, 6, 3), np.uint8)
     with pytest.raises(RuntimeError, match="a style model returns"):
         finish_output(frames, np.zeros(shape, np.float32))
+
+
+def test_plan_outputs_keeps_layout_and_refuses_clobbering(tmp_path):
+    from pathlib import Path
+
+    from pyfast.runtime.stylize import plan_outputs
+
+    a, b = tmp_path / "in" / "a.png", tmp_path / "in" / "sub" / "b.jpg"
+    files = [(a, tmp_path / "in"), (b, tmp_path / "in")]
+    assert plan_outputs(files, tmp_path / "out") == [tmp_path / "out" / "a.png", tmp_path / "out" / "sub" / "b.jpg"]
+    with pytest.raises(ValueError, match="would overwrite an input"):
+        plan_outputs(files, tmp_path / "in")
+    with pytest.raises(ValueError, match="would both be written"):
+        plan_outputs([(a, None), (tmp_path / "other" / "a.png", None)], tmp_path / "out")
+    with pytest.raises(ValueError, match="videos to video files"):
+        plan_outputs([(Path(tmp_path / "clip.mp4"), None)], tmp_path, single_output=tmp_path / "clip.png")

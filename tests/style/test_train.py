@@ -87,6 +87,11 @@ def test_bad_inputs(images, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(ValueError, match="not a readable image"):
         train_style(config(images, style=str(tmp_path / "bad.png")), progress=False)
+    with pytest.raises(ValueError, match="lr a finite number"):
+        train_style(config(images, lr=float("inf")), progress=False)
+    (tmp_path / "empty.pth").touch()
+    with pytest.raises(ValueError, match="is empty, not a PyTorch checkpoint"):
+        train_style(config(images, resume=str(tmp_path / "empty.pth")), progress=False)
 
 
 def test_ddp_with_two_cpu_processes_on_gloo(images):
