@@ -16,6 +16,8 @@ PROVIDER_ALIASES = {
 }
 # "auto" takes those available in this order.
 AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+MAX_THREADS = 1024  # ONNX Runtime's intra-op pool is a C int; more threads than this is a typo
+
 _ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -84,8 +86,8 @@ class Engine:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:
-            if threads < 1:
-                raise ValueError(f"threads must be >= 1, got {threads}")
+            if not 1 <= threads <= MAX_THREADS:
+                raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
         self._run_options = ort.RunOptions()

@@ -44,6 +44,9 @@ def test_input_checks_name_the_problem(model_path):
         engine.run([[1.0]])
     with pytest.raises(ValueError, match="takes 1 input"):
         engine.run()
+    for threads in (0, 99_999_999_999):
+        with pytest.raises(ValueError, match="threads must be in 1..1024"):
+            Engine(model_path, providers="cpu", threads=threads)
 
 
 def test_unavailable_provider_is_an_error_not_a_fallback(model_path):
