@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 class UsageError(Exception):
@@ -52,6 +53,25 @@ def int_between(minimum: int, maximum: int | None):
         return value
 
     return parse
+
+
+MAX_SEED = 2**32 - 1
+
+
+def seed() -> object:
+    """An argparse type for random seeds: an integer in 0..2**32-1."""
+    return int_between(0, MAX_SEED)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (no nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:

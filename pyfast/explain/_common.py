@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -197,8 +199,10 @@ class Preprocessing:
     def __post_init__(self) -> None:
         if len(self.mean) != len(self.std) or len(self.mean) not in (1, 3):
             raise ValueError(f"mean and std need 1 or 3 entries each, got {self.mean} and {self.std}")
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"std must be positive, got {self.std}")
+        if not all(math.isfinite(m) for m in self.mean):
+            raise ValueError(f"mean must be finite, got {self.mean}")
+        if not all(1e-6 <= s < math.inf for s in self.std):  # also refuses NaN
+            raise ValueError(f"std must be finite and >= 1e-6, got {self.std}")
 
     @property
     def channels(self) -> int:

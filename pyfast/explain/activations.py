@@ -778,7 +778,9 @@ def embed_2d(features: ArrayLike, method: str = "pca", *, seed: int = 0, perplex
 
     if x.shape[1] > 50:
         x = pca(x, 50)[0]
-    options = dict(n_components=2, perplexity=min(float(perplexity), (len(x) - 1) / 3), init="pca",
+    spread = float(np.ptp(x, axis=0).max()) if x.size else 0.0
+    # PCA initialisation divides by the spread of the features: identical rows need a random start
+    options = dict(n_components=2, perplexity=min(float(perplexity), (len(x) - 1) / 3), init="pca" if spread > 0 else "random",
                    learning_rate="auto", random_state=seed,
                    method="exact" if len(x) <= EXACT_TSNE_MAX else "barnes_hut")
     try:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import Parser, UsageError, int_at_least, int_between
+from .._cli import Parser, UsageError, finite_float, int_at_least, int_between, seed
 
 DEFAULT_OUT = Path("out/explain")
+MAX_INPUT_SIZE = 4096  # --size: the model's input side
+MAX_GENERATED = 20_000  # --count: generated pictures for patches, neighbours and embed
 MAX_SCALE = 16  # output pictures are enlarged at most this much (a 224-px input becomes 3584 px)
 
 
@@ -45,14 +47,14 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arch", help="architecture of --model: a pyfast model name, a torchvision name or module:callable")
     group.add_argument("--mean", type=_floats, help="input mean per channel, e.g. 0.485,0.456,0.406")
     group.add_argument("--std", type=_floats, help="input std per channel")
-    group.add_argument("--size", type=int_at_least(8), help="input size in pixels (square)")
+    group.add_argument("--size", type=int_between(8, MAX_INPUT_SIZE), help="input size in pixels (square)")
     group.add_argument("--classes", help="class names: comma-separated, or a text file with one per line")
 
 
 def _output_args(parser: argparse.ArgumentParser, method: str) -> None:
     parser.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT / method, help=f"output folder (default {DEFAULT_OUT / method})")
     parser.add_argument("--npy", action="store_true", help="also write the raw arrays as .npy")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed(), default=0, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -327,8 +329,9 @@ def _cmd_texture(args: argparse.Namespace) -> int:
 
     texture = _read_rgb(args.texture, args.max_size)
     size = (args.height or texture.shape[0], args.width or texture.shape[1])
-    result = texture_synthesis(texture, size=size, loss_net=_loss_net(args), optimizer=args.optimizer, steps=args.steps,
-                               lr=args.lr, scales=args.scales, seed=args.seed, progress=not args.no_progress)
+    result = texture_synthesis(texture, size=size, loss_net=_loss_net(args), style_weight=args.style_weight,
+                               tv_weight=args.tv_weight, optimizer=args.optimizer, steps=args.steps, lr=args.lr,
+                               scales=args.scales, seed=args.seed, progress=not args.no_progress)
     _gatys_report(result)
     _write_npy(args, "texture", result.image)
     _write(args, f"{Path(args.texture).stem}_texture", result.image)
@@ -400,7 +403,8 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     pictures, names = _pictures(args, spec, default_count=4)
     queries = _batches(spec, pictures)
-    gallery, _, gallery_pictures = _gallery(args, spec, args.gallery or [], args.count)
+    gallery, _, _ = _gallery(args, spec, args.gallery or [], args.count)
+    gallery_pictures = pictures_as(spec, gallery)  # what the model saw: one size even when the files differ
     index, distance = feature_neighbours(spec.module, queries, gallery, spec.layer(args.layer), k=args.k,
                                          metric=args.metric, progress=not args.no_progress)
     _write_npy(args, "neighbours", index)
@@ -416,13 +420,14 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from .activations import embed_2d, extract_features
 
     spec = _load_spec(args)
-    x, labels, pictures = _gallery(args, spec, args.images, args.count)
+    x, labels, _ = _gallery(args, spec, args.images, args.count)
     features = extract_features(spec.module, x, spec.layer(args.layer), pooling=args.pooling,
                                 progress=not args.no_progress)
     points = embed_2d(features, args.algorithm, seed=args.seed)
     _write_npy(args, f"embedding_{args.algorithm}", points)
     names = None if labels is None else [spec.class_name(int(label)) for label in labels]
-    _write(args, f"embedding_{args.layer}_{args.algorithm}", render.thumbnail_scatter(points, np.stack(pictures), labels=names))
+    thumbnails = np.stack(pictures_as(spec, x))  # what the model saw: one size even when the files differ
+    _write(args, f"embedding_{args.layer}_{args.algorithm}", render.thumbnail_scatter(points, thumbnails, labels=names))
     return 0
 
 
@@ -462,7 +467,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     occlusion.add_argument("--target", help="class index or name (default: the predicted class)")
     occlusion.add_argument("--window", type=int_at_least(1), default=8, help="window size in pixels (default 8)")
     occlusion.add_argument("--stride", type=int_at_least(1), default=4, help="window stride in pixels (default 4)")
-    occlusion.add_argument("--baseline", type=float, default=0.0, help="value the window is filled with (model space)")
+    occlusion.add_argument("--baseline", type=finite_float, default=0.0, help="value the window is filled with (model space)")
     occlusion.add_argument("--batch-size", type=int_at_least(1), default=64, help="occluded pictures per forward pass")
     occlusion.add_argument("--backend", choices=("incremental", "torch", "onnxruntime"), default="incremental",
                            help="incremental (default): recompute only the changed regions of the early layers, "
@@ -472,7 +477,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     vis = method("class-vis", "synthesise a picture the model scores as --target (gradient ascent)",
                  _cmd_class_visualization, images=False)
     vis.add_argument("--target", required=True, help="class index or name")
-    vis.add_argument("--count", type=int_at_least(1), default=4, help="pictures to synthesise (default 4)")
+    vis.add_argument("--count", type=int_between(1, 256), default=4, help="pictures to synthesise (default 4)")
     vis.add_argument("--iterations", type=int_at_least(1), default=200)
     vis.add_argument("--lr", type=_positive_float, help="step size (default: cs231n's for pixels, 0.05 for fft)")
     vis.add_argument("--l2", type=float, default=1e-3, help="L2 regularisation weight (default 1e-3)")
@@ -498,7 +503,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     invert.add_argument("--layer", default="conv2", help="layer to invert (default conv2)")
     invert.add_argument("--iterations", type=int_at_least(1), default=200)
     invert.add_argument("--lr", type=_positive_float)
-    invert.add_argument("--tv-weight", type=float, default=0.5)
+    invert.add_argument("--tv-weight", type=finite_float, default=0.5)
     invert.add_argument("--tv-beta", type=_positive_float, default=2.0)
 
     for name, help_text, run in (
@@ -509,15 +514,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         if name == "style":
             parser.add_argument("content", help="content picture")
             parser.add_argument("style", help="style picture")
-            parser.add_argument("--content-weight", type=float)
-            parser.add_argument("--style-weight", type=float)
+            parser.add_argument("--content-weight", type=finite_float)
             parser.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
             parser.add_argument("--init", choices=("content", "noise"), default="content")
         else:
             parser.add_argument("texture", help="texture picture")
             parser.add_argument("--height", type=int_at_least(16), help="output height (default: the texture's)")
             parser.add_argument("--width", type=int_at_least(16), help="output width (default: the texture's)")
-        parser.add_argument("--tv-weight", type=float)
+        parser.add_argument("--style-weight", type=finite_float)
+        parser.add_argument("--tv-weight", type=finite_float)
         parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
         parser.add_argument("--steps", type=int_at_least(1), default=300)
         parser.add_argument("--lr", type=_positive_float)
@@ -534,7 +539,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     patches.add_argument("--layer", default="conv3", help="layer (default conv3)")
     patches.add_argument("--channels", type=int, nargs="+", help="channel indices (default the first 16)")
     patches.add_argument("--k", type=int_at_least(1), default=9, help="patches per channel (default 9)")
-    patches.add_argument("--count", type=int_at_least(1), default=512, help="generated pictures when no folder is given")
+    patches.add_argument("--count", type=int_between(1, MAX_GENERATED), default=512, help="generated pictures when no folder is given")
     patches.set_defaults(channels=None)
 
     neighbours = method("neighbours", "nearest neighbours in a layer's feature space", _cmd_neighbours)
@@ -542,10 +547,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     neighbours.add_argument("--layer", default="pool", help="layer (default pool)")
     neighbours.add_argument("--k", type=int_at_least(1), default=5)
     neighbours.add_argument("--metric", choices=("cosine", "l2"), default="cosine")
-    neighbours.add_argument("--count", type=int_at_least(1), default=256, help="generated gallery size")
+    neighbours.add_argument("--count", type=int_between(1, MAX_GENERATED), default=256, help="generated gallery size")
 
     embed = method("embed", "2-D embedding (PCA or t-SNE) of a layer's features as a thumbnail scatter plot", _cmd_embed)
     embed.add_argument("--layer", default="pool", help="layer (default pool)")
     embed.add_argument("--method", dest="algorithm", choices=("pca", "tsne"), default="tsne", help="default tsne")
     embed.add_argument("--pooling", choices=("flatten", "avg"), default="avg")
-    embed.add_argument("--count", type=int_at_least(2), default=300, help="generated pictures when no folder is given")
+    embed.add_argument("--count", type=int_between(2, MAX_GENERATED), default=300, help="generated pictures when no folder is given")

@@ -24,7 +24,7 @@ from torch import nn
 from .._torch_files import load_torch_file
 from ..models import classifier as glyphnet_module
 from ..models.registry import create_model, list_models
-from ._common import ModelSpec, Preprocessing
+from ._common import ModelSpec, Preprocessing, model_guard
 
 DEFAULT_MODEL = "glyphnet"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -89,7 +89,7 @@ def load_model_spec(model: str | os.PathLike | None = None, *, arch: str | None 
         raise ValueError(f"classes has {len(names)} names but the model has {outputs} outputs")
     is_glyphnet = isinstance(network, glyphnet_module.GlyphNet)
     default_size = glyphnet_module.INPUT_SIZE if is_glyphnet else DEFAULT_SIZE
-    return ModelSpec(
+    return _checked(ModelSpec(
         module=network,
         preprocessing=_preprocessing(mean, std, size, default_size=default_size,
                                      default_mean=glyphnet_module.MEAN if is_glyphnet else IMAGENET_MEAN,
@@ -97,7 +97,7 @@ def load_model_spec(model: str | os.PathLike | None = None, *, arch: str | None 
         class_names=tuple(names),
         layers=dict(glyphnet_module.LAYERS) if is_glyphnet else {},
         name=path.stem,
-    )
+    ))
 
 
 def _shipped_spec(mean, std, size, classes) -> ModelSpec:
@@ -105,14 +105,29 @@ def _shipped_spec(mean, std, size, classes) -> ModelSpec:
     names = _class_names(classes) or tuple(card["classes"])
     if len(names) != len(card["classes"]):
         raise ValueError(f"classes has {len(names)} names but {DEFAULT_MODEL} has {len(card['classes'])} outputs")
-    return ModelSpec(
+    return _checked(ModelSpec(
         module=glyphnet_module.load_glyphnet(),
         preprocessing=_preprocessing(mean, std, size, default_size=tuple(card["size"]),
                                      default_mean=tuple(card["mean"]), default_std=tuple(card["std"])),
         class_names=names,
         layers=dict(glyphnet_module.LAYERS),
         name=DEFAULT_MODEL,
-    )
+    ))
+
+
+def _checked(spec: ModelSpec) -> ModelSpec:
+    """``spec`` after one forward pass on zeros of its input shape, so that a channel count or
+    size the network cannot take is reported here, naming the shape, not deep inside a method."""
+    size = spec.preprocessing.size or DEFAULT_SIZE
+    shape = (1, spec.preprocessing.channels, *size)
+    try:
+        with model_guard(spec.module), torch.no_grad():
+            spec.module(torch.zeros(shape))
+    except (RuntimeError, ValueError) as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ValueError(f"{spec.name} cannot take input of shape {shape} (from --mean/--std/--size): "
+                         f"{first[:200]}") from None
+    return spec
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -234,8 +249,13 @@ def _class_names(classes: str | os.PathLike | Sequence[str] | None) -> tuple[str
     if isinstance(classes, (str, os.PathLike)):
         text = str(classes)
         path = Path(text)
-        if path.is_file():
-            names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        if isinstance(classes, str) and "," in text and not _is_file(path):  # a list, however long
+            names = tuple(name.strip() for name in text.split(",") if name.strip())
+        elif _is_file(path):
+            try:
+                names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            except UnicodeDecodeError:
+                raise ValueError(f"{path} is not a UTF-8 text file of class names (one per line)") from None
         elif isinstance(classes, os.PathLike) or ("," not in text and (path.suffix in _NAME_FILE_SUFFIXES or os.sep in text)):
             raise FileNotFoundError(f"no such class-name file: {path}")
         else:
@@ -245,6 +265,13 @@ def _class_names(classes: str | os.PathLike | Sequence[str] | None) -> tuple[str
     if not names:
         raise ValueError(f"classes gives no class names: {classes!r}")
     return names
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name longer than the file system allows: not a file
+        return False
 
 
 def _preprocessing(mean, std, size, *, default_size, default_mean, default_std) -> Preprocessing:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 KINDS = ("pixelcnn", "dcgan", "vae")
+MAX_SAMPLES = 4096  # -n of `pyfast sample`: one grid image
 EVALUATED = ("pixelcnn", "vae")
 
 
@@ -75,7 +76,7 @@ def _sample_pixelcnn(spec: str | None, n: int, seed: int, method: str, progress:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from ..runtime import Engine
-    from .export import interpolate_onnx, sample_dcgan_onnx, sample_vae_onnx
+    from .export import TASK_DCGAN, TASK_VAE, interpolate_onnx, sample_dcgan_onnx, sample_vae_onnx
     from .training import save_grid
 
     nrow = args.nrow or math.ceil(math.sqrt(args.n))
@@ -88,9 +89,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
             engine = Engine(_latent_onnx(args.kind, args.model, Path(workdir)), providers=args.provider)
             if args.interpolate:
-                if nrow < 2:
-                    raise ValueError(f"--interpolate needs at least 2 frames per row (--nrow), got {nrow}")
-                images = interpolate_onnx(engine, rows=max(1, args.n // nrow), steps=nrow, seed=args.seed)
+                if not 2 <= nrow <= args.n:
+                    raise ValueError(f"--interpolate needs 2..n frames per row (--nrow), got {nrow} for -n {args.n}")
+                images = interpolate_onnx(engine, rows=max(1, args.n // nrow), steps=nrow, seed=args.seed,
+                                          task=TASK_DCGAN if args.kind == "dcgan" else TASK_VAE)
             else:
                 sample = sample_dcgan_onnx if args.kind == "dcgan" else sample_vae_onnx
                 images = sample(engine, args.n, seed=args.seed)
@@ -128,6 +130,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds ``train-gen``, ``sample`` and ``eval-gen`` to the ``pyfast`` sub-command parsers ``commands``."""
     from .._cli import int_at_least as _int_at_least
+    from .._cli import int_between, seed
 
     train = commands.add_parser(
         "train-gen", help="train a PixelCNN, DCGAN or VAE",
@@ -138,8 +141,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("kind", choices=KINDS, metavar="KIND", help="pixelcnn, dcgan or vae")
     train.add_argument("--data", metavar="DIR", help="folder of training images (default: generated digits)")
     train.add_argument("--variant", choices=("8bit", "binary"), help="pixel values (default: binary for pixelcnn, else 8bit)")
-    train.add_argument("--train-size", type=_int_at_least(1), default=20_000, help="generated digits (default 20000)")
-    train.add_argument("--image-size", type=_int_at_least(8), default=28, help="image side (default 28)")
+    train.add_argument("--train-size", type=int_between(1, 1_000_000), default=20_000, help="generated digits (default 20000)")
+    train.add_argument("--image-size", type=int_between(8, 256), default=28, help="image side (default 28)")
     train.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 grayscale (default) or 3 RGB (with --data)")
     train.add_argument("--epochs", type=_int_at_least(1), default=5)
     train.add_argument("--steps", type=_int_at_least(1), help="train this many steps (overrides --epochs)")
@@ -150,7 +153,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-every", type=_int_at_least(0), default=0, help="steps between checkpoints (0: each epoch)")
     train.add_argument("--resume", help="continue from a checkpoint.pt")
     train.add_argument("--out-dir", help="checkpoints, grids and the model (default: runs/KIND)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=seed(), default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     train.add_argument("--export", action="store_true", help="also export the model to ONNX")
     train.add_argument("--no-progress", action="store_true")
@@ -162,10 +165,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "writes them as one grid image. Without --model the shipped model is used.",
     )
     sample.add_argument("kind", choices=KINDS, metavar="KIND", help="pixelcnn, dcgan or vae")
-    sample.add_argument("-n", type=_int_at_least(1), default=64, help="number of images (default 64)")
+    sample.add_argument("-n", type=int_between(1, MAX_SAMPLES), default=64, help="number of images (default 64)")
     sample.add_argument("-o", "--output", default="grid.png", help="grid image to write (default grid.png)")
     sample.add_argument("--model", help="a trained model (.pt, or .onnx for dcgan/vae) instead of the shipped one")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=seed(), default=0)
     sample.add_argument("--interpolate", action="store_true", help="latent interpolation: each row walks between two random points")
     sample.add_argument("--nrow", type=_int_at_least(1), help="images per row (default: about sqrt(n))")
     sample.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt")
@@ -184,7 +187,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("kind", choices=KINDS, metavar="KIND", help="pixelcnn or vae")
     evaluate.add_argument("--model", help="a trained model (.pt) instead of the shipped one")
     evaluate.add_argument("--data", metavar="DIR", help="folder of held-out images (default: generated digits)")
-    evaluate.add_argument("-n", type=_int_at_least(1), default=2000, help="generated held-out digits (default 2000)")
-    evaluate.add_argument("--seed", type=int, help="seed of the generated held-out set (default: pyfast.data.digits.HELDOUT_SEED)")
+    evaluate.add_argument("-n", type=int_between(1, 100_000), default=2000, help="generated held-out digits (default 2000)")
+    evaluate.add_argument("--seed", type=seed(), help="seed of the generated held-out set (default: pyfast.data.digits.HELDOUT_SEED)")
     evaluate.add_argument("--batch-size", type=_int_at_least(1), default=256)
     evaluate.set_defaults(run=_cmd_eval)

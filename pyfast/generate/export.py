@@ -238,23 +238,28 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def interpolate_onnx(model: str | os.PathLike | Engine, rows: int = 8, steps: int = 8, seed: int = 0,
-                     providers: str = "auto") -> np.ndarray:
+                     providers: str = "auto", task: str | None = None) -> np.ndarray:
     """Latent interpolation grid of a DCGAN generator or VAE decoder export: uint8 (rows * steps, C, H, W).
 
     Row r walks from one random latent vector to another in ``steps`` frames (spherical
     interpolation, both ends included); images are in row-major order, ready for a grid with
     ``steps`` per row.
 
+    ``task`` (TASK_DCGAN or TASK_VAE) requires that kind of export; None accepts either.
+
     Raises:
-        ValueError: rows < 1, steps < 2, or the model is neither export.
+        ValueError: rows < 1, steps < 2, or the model is neither export (or not ``task``).
     """
     _check_count("rows", rows)
     if not isinstance(steps, (int, np.integer)) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-    engine = model if isinstance(model, Engine) else Engine(model, providers=providers)
-    task = engine.metadata.get("pyfast.task")
-    if task not in (TASK_DCGAN, TASK_VAE):
-        raise ValueError(f"{engine.path} is neither a DCGAN generator nor a VAE decoder export (pyfast.task {task!r})")
+    if task is not None:
+        engine = _latent_engine(model, task, providers)
+    else:
+        engine = model if isinstance(model, Engine) else Engine(model, providers=providers)
+        found = engine.metadata.get("pyfast.task")
+        if found not in (TASK_DCGAN, TASK_VAE):
+            raise ValueError(f"{engine.path} is neither a DCGAN generator nor a VAE decoder export (pyfast.task {found!r})")
     dim = int(engine.metadata["pyfast.latent_dim"])
     ends = np.random.default_rng(seed).standard_normal((2, rows, dim), dtype=np.float32)
     z = slerp(ends[0], ends[1], np.linspace(0.0, 1.0, steps)).reshape(rows * steps, dim)

@@ -223,6 +223,14 @@ def _run(cfg: GenTrainConfig, kind: str, build: Callable[[dict[str, Any], torch.
     device = _device(cfg.device)
     out_dir = Path(cfg.out_dir)
     resume = _read_checkpoint(cfg.resume, kind, device) if cfg.resume else None
+    if resume:
+        saved = resume.get("data", {})
+        clashes = [f"{key} {saved[key]!r} (checkpoint) vs {value!r}" for key, value in
+                   (("variant", cfg.variant), ("image_size", cfg.image_size), ("channels", cfg.channels))
+                   if key in saved and saved[key] != value]
+        if clashes:
+            raise ValueError(f"--resume {cfg.resume} was trained on other data: {'; '.join(clashes)}; "
+                             "resume with the checkpoint's settings")
     images = torch.from_numpy(load_dataset(cfg.data, n=cfg.train_size, size=cfg.image_size, channels=cfg.channels,
                                            variant=cfg.variant, seed=cfg.seed))
     data = {"source": str(cfg.data) if cfg.data else "digits", "variant": cfg.variant, "image_size": cfg.image_size,

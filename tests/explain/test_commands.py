@@ -94,6 +94,9 @@ def test_fooling_reports_the_perturbation(capsys, tmp_path):
     (["deepdream", "--layer", "nope"], "no layer 'nope'"),
     (["saliency", "--model", "weights.pt"], "no such"),
     (["saliency", "--model", "{tmp}/empty.pt", "--arch", "glyphnet"], "is empty, not a PyTorch checkpoint"),
+    (["saliency", "--mean", "0.5", "--std", "0.5"], "cannot take input of shape (1, 1, 64, 64)"),
+    (["saliency", "--size", "8"], "cannot take input of shape (1, 3, 8, 8)"),
+    (["saliency", "--std", "inf,1,1"], "std must be finite"),
 ])
 def test_bad_requests_get_one_line_errors(capsys, tmp_path, argv, message):
     (tmp_path / "empty.pt").touch()
@@ -106,9 +109,32 @@ def test_bad_requests_get_one_line_errors(capsys, tmp_path, argv, message):
 @pytest.mark.parametrize("argv, message", [
     (["occlusion", "--stride", "0"], "expected an integer >= 1"),
     (["saliency", "--scale", "1000"], "expected an integer <= 16"),
+    (["saliency", "--seed", "-1"], "expected an integer >= 0"),
+    (["texture", "t.png", "--tv-weight", "nan"], "expected a finite number"),
+    (["patches", "--count", "10000000"], "expected an integer <= 20000"),
 ])
 def test_bad_option_values_are_refused_by_the_parser(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_long_comma_separated_class_list_is_names_not_a_path(capsys, tmp_path):
+    names = ",".join(f"class_number_{i:02d}_name" for i in range(16))  # longer than a file name may be
+    code, _, err = run(capsys, "saliency", "--classes", names, *QUIET, "-o", tmp_path)
+    assert code == 0, err
+    assert any("class_number_" in p.name for p in tmp_path.iterdir())
+
+
+def test_embed_and_neighbours_take_pictures_of_different_sizes(capsys, tmp_path):
+    from pyfast.data import write_image
+
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(40, 50), (64, 64), (70, 30)]):
+        write_image(tmp_path / f"p{i}.png", rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    code, _, err = run(capsys, "embed", str(tmp_path), "--method", "pca", *QUIET, "-o", tmp_path / "e")
+    assert code == 0, err
+    code, _, err = run(capsys, "neighbours", str(tmp_path / "p0.png"), "--gallery", str(tmp_path), "--k", "2",
+                       *QUIET, "-o", tmp_path / "n")
+    assert code == 0, err

@@ -62,9 +62,11 @@ def test_state_dict_round_trip_with_wrappers_and_prefixes(glyphnet_state, tmp_pa
 def test_num_classes_follow_the_checkpoint_and_class_names(tmp_path):
     path = tmp_path / "five.pt"
     torch.save(GlyphNet(num_classes=5).state_dict(), path)
-    spec = load_model_spec(path, arch="glyphnet", classes="a, b,c,d,e", size=32, mean=[0.5], std=[0.25])
+    spec = load_model_spec(path, arch="glyphnet", classes="a, b,c,d,e", size=32, mean=[0.5] * 3, std=[0.25] * 3)
     assert spec.class_names == ("a", "b", "c", "d", "e")
-    assert spec.preprocessing.size == (32, 32) and spec.preprocessing.channels == 1
+    assert spec.preprocessing.size == (32, 32) and spec.preprocessing.channels == 3
+    with pytest.raises(ValueError, match=r"cannot take input of shape \(1, 1, 32, 32\)"):
+        load_model_spec(path, arch="glyphnet", size=32, mean=[0.5], std=[0.25])
     names = tmp_path / "names.txt"
     names.write_text("one\ntwo\n\nthree\nfour\nfive\n")
     assert load_model_spec(path, arch="glyphnet", classes=names).class_names[-1] == "five"

@@ -93,6 +93,10 @@ def test_train_export_sample_and_evaluate_a_vae(pyfast_cli, tmp_path):
     (["sample", "dcgan", "-n", "0"], "expected an integer >= 1, got 0"),
     (["sample", "dcgan", "--model", "missing.onnx"], "no such model file"),
     (["sample", "pixelcnn", "--interpolate"], "needs a latent space"),
+    (["sample", "dcgan", "-n", "100000"], "expected an integer <= 4096"),
+    (["sample", "vae", "-n", "4", "--nrow", "100", "--interpolate"], "2..n frames per row"),
+    (["sample", "dcgan", "--interpolate", "-n", "4", "--model", str(ZOO_GENERATE_DIR / "vae.onnx")], "is not a dcgan-generator"),
+    (["train-gen", "vae", "--seed", "-1"], "expected an integer >= 0"),
     (["eval-gen", "dcgan"], "no likelihood"),
     (["train-gen", "vae", "--data", "no/such/folder", "--no-progress"], "no such folder"),
 ])

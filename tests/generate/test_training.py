@@ -58,6 +58,10 @@ def test_resume_continues_exactly(tmp_path):
     with pytest.raises(ValueError, match="dcgan checkpoint, not a vae"):
         train_vae(GenTrainConfig(out_dir=str(tmp_path / "c"), resume=str(tmp_path / "b" / "checkpoint.pt"), **TINY),
                   progress=False)
+    other_size = {**config, "image_size": 32}
+    with pytest.raises(ValueError, match="trained on other data: image_size 28 .checkpoint. vs 32"):
+        train_dcgan(GenTrainConfig(out_dir=str(tmp_path / "b"), steps=5, resume=str(tmp_path / "b" / "checkpoint.pt"),
+                                   **other_size), progress=False)
 
 
 def test_trains_on_an_rgb_folder(tmp_path):
