@@ -121,6 +121,8 @@ def resolve_targets(target: int | Sequence[int] | torch.Tensor | np.ndarray | No
         if predicted is None:
             raise ValueError("target is None and no predicted classes were given")
         target = predicted
+    if isinstance(target, int) and not isinstance(target, bool) and not 0 <= target < num_classes:
+        raise ValueError(f"target {target} is out of range for a model with {num_classes} classes")
     t = torch.as_tensor(target)
     if t.is_floating_point() or t.dtype == torch.bool:
         raise ValueError(f"target must be integer class indices, got dtype {t.dtype}")

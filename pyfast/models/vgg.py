@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._torch_files import load_torch_file
 from ..ops.winograd import conv3x3_frozen
 from .registry import register_model
 
@@ -97,12 +98,7 @@ class VGG16Features(nn.Module):
                     m.bias.zero_()
 
     def _load(self, path: Path) -> None:
-        if not path.is_file():
-            raise FileNotFoundError(f"VGG-16 weights not found: {path}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for non-checkpoint files
-            raise ValueError(f"{path} is not a PyTorch state dict: {exc}") from None
+        state = load_torch_file(path, what="VGG-16 weights file")
         if not isinstance(state, dict):
             raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
         own = self.features.state_dict()

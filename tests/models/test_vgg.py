@@ -34,7 +34,7 @@ def test_bad_weights_files(tmp_path):
         VGG16Features(weights=tmp_path / "missing.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="is not a PyTorch state dict"):
+    with pytest.raises(ValueError, match="is not a PyTorch checkpoint"):
         VGG16Features(weights=junk)
     partial = tmp_path / "partial.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, partial)
