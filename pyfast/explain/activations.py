@@ -334,6 +334,21 @@ def _probe_field(probe: nn.Module, layer: str, channels: int, height: int, width
     return ReceptiveField(size, stride, offset)
 
 
+def _is_global(probe: nn.Module, layer: str, channels: int, height: int, width: int, max_size: int) -> bool:
+    """Whether the layer's map stays 1x1 from this input size to twice it: a layer after global
+    pooling, which no input size can resolve (checked up front instead of growing to max_size)."""
+    dtype = next((p.dtype for p in probe.parameters()), torch.float32)
+    for h, w in ((height, width), (min(max_size, 2 * height), min(max_size, 2 * width))):
+        try:
+            with torch.no_grad():
+                out = _spatial_output(probe, layer, torch.full((1, channels, h, w), 0.5, dtype=dtype))
+        except RuntimeError:
+            return False  # too small for the model here: let the probing loop grow the input
+        if tuple(out.shape[2:]) != (1, 1):
+            return False
+    return True
+
+
 def _input_channels(module: nn.Module) -> int:
     for m in module.modules():
         if isinstance(m, nn.modules.conv._ConvNd):
@@ -384,6 +399,9 @@ def receptive_field(model: ModelLike, layer: str, input_size: int | Sequence[int
 
 def _grow_and_probe(probe: nn.Module, layer: str, channels: int, height: int, width: int,
                     max_size: int) -> ReceptiveField:
+    if _is_global(probe, layer, channels, height, width, max_size):
+        raise ValueError(f"the units of layer {layer!r} see the whole input at every size (global pooling "
+                         f"before it?); a receptive field needs a spatial layer")
     while True:
         try:
             field = _probe_field(probe, layer, channels, height, width)
