@@ -67,13 +67,21 @@ class BodyTooLarge(Exception):
     """The request body went past ``max_body_bytes`` while it was read."""
 
 
+class BodyTimeout(Exception):
+    """The client did not finish sending its body within the body timeout."""
+
+
 class BodyLimitMiddleware:
     """Refuses bodies over ``limit`` bytes: at once from Content-Length, or while reading a
-    chunked body (the read then raises BodyTooLarge, answered 413)."""
+    chunked body (the read then raises BodyTooLarge, answered 413); and bodies that take longer
+    than ``timeout`` seconds to arrive (BodyTimeout, answered 408), so that a slow or stalled
+    client cannot hold a request open. Once the body is complete, ``receive`` is passed through
+    untouched (Starlette also uses it to notice a disconnect)."""
 
-    def __init__(self, app, limit: int) -> None:
+    def __init__(self, app, limit: int, timeout: float | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -83,12 +91,21 @@ class BodyLimitMiddleware:
             response = error(413, f"request body is over the limit of {self.limit} bytes")
             return await response(scope, receive, send)
         seen = 0
+        complete = False
+        deadline = None if self.timeout is None else asyncio.get_running_loop().time() + self.timeout
 
         async def limited_receive():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete or deadline is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+                except asyncio.TimeoutError:
+                    raise BodyTimeout() from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.limit:
                     raise BodyTooLarge()
             return message
@@ -138,7 +155,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                   description="Fast neural style transfer over HTTP and WebSocket, with dynamic batching.")
     app.state.service = service
     app.state.config = config
-    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes, timeout=config.body_timeout_s)
 
     def check_token(authorization: str | None) -> None:
         if config.token is None:
@@ -163,6 +180,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(request: Request, exc: BodyTooLarge):
         return error(413, f"request body is over the limit of {config.max_body_bytes} bytes")
+
+    @app.exception_handler(BodyTimeout)
+    async def body_timeout(request: Request, exc: BodyTimeout):
+        return error(408, f"request body not received within {config.body_timeout_s:g} s")
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect):

@@ -14,6 +14,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         models_dir=args.models, host=args.host, port=args.port, max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms, queue_size=args.queue_size, request_timeout_s=args.timeout,
+        body_timeout_s=args.body_timeout,
         max_body_bytes=args.max_body_mb * 1024 * 1024, max_pixels=args.max_pixels, max_size=args.max_size,
         token=args.token or os.environ.get("PYFAST_TOKEN") or None, providers=args.provider, threads=args.threads,
         workers=args.workers,
@@ -74,6 +75,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-delay-ms", type=float, default=10.0, help="longest wait for a batch to fill (default 10)")
     serve.add_argument("--queue-size", type=_int_at_least(1), default=64, help="waiting images before 503 (default 64)")
     serve.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds (default 30)")
+    serve.add_argument("--body-timeout", type=float, default=30.0,
+                       help="seconds a client may take to send its whole request body (default 30; 408 past it)")
     serve.add_argument("--max-body-mb", type=_int_at_least(1), default=20, help="largest request body in MiB (default 20)")
     serve.add_argument("--max-pixels", type=_int_at_least(25), default=40_000_000, help="largest image in pixels")
     serve.add_argument("--max-size", type=_int_at_least(5), default=1024, help="longer side the model runs at, at most (default 1024)")

@@ -33,6 +33,7 @@ class ServeConfig:
         max_delay_ms: how long the first image of a batch waits for company.
         queue_size: images waiting for the model before requests get 503 + Retry-After.
         request_timeout_s: a request's limit from arrival to result (504 past it).
+        body_timeout_s: how long a client may take to send its whole body (408 past it).
         max_body_bytes: largest request body (413 above it).
         max_pixels: largest decoded image in pixels, checked from the header before decoding.
         max_size: default and largest longer side the model runs at (inputs are scaled down to it).
@@ -52,6 +53,7 @@ class ServeConfig:
     max_delay_ms: float = 10.0
     queue_size: int = 64
     request_timeout_s: float = 30.0
+    body_timeout_s: float = 30.0
     max_body_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_size: int = 1024
@@ -72,6 +74,8 @@ class ServeConfig:
             raise ValueError(f"max_delay_ms must be in 0..{MAX_DELAY_MS:g}, got {self.max_delay_ms}")
         if not 0 < self.request_timeout_s <= MAX_TIMEOUT_S:
             raise ValueError(f"request_timeout_s must be in (0, {MAX_TIMEOUT_S:g}], got {self.request_timeout_s}")
+        if not 0 < self.body_timeout_s <= MAX_TIMEOUT_S:
+            raise ValueError(f"body_timeout_s must be in (0, {MAX_TIMEOUT_S:g}], got {self.body_timeout_s}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.token is not None and not self.token.strip():

@@ -232,3 +232,37 @@ def test_model_store_lists_only_onnx_files_of_its_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no .onnx"):
         ModelStore(tmp_path / "empty")
+
+
+def test_a_stalled_body_is_answered_408_and_a_complete_one_passes():
+    import asyncio
+
+    from pyfast.serve.app import BodyLimitMiddleware, BodyTimeout
+
+    async def app(scope, receive, send):  # reads the whole body, then listens once more (for a disconnect)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await receive()
+        scope["body"] = body
+
+    def run(messages, stall_after):
+        async def receive():
+            if len(messages) <= stall_after:
+                await asyncio.sleep(3600)  # a client that stopped sending
+            return messages.pop(0)
+
+        scope = {"type": "http", "headers": []}
+        middleware = BodyLimitMiddleware(app, limit=1000, timeout=0.2)
+        asyncio.run(middleware(scope, receive, None))
+        return scope
+
+    with pytest.raises(BodyTimeout):
+        run([{"type": "http.request", "body": b"ab", "more_body": True}] * 3, stall_after=1)
+    done = run([{"type": "http.request", "body": b"ab", "more_body": True},
+                {"type": "http.request", "body": b"cd", "more_body": False},
+                {"type": "http.disconnect"}], stall_after=-1)
+    assert done["body"] == b"abcd"

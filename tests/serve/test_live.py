@@ -66,6 +66,19 @@ def test_clients_that_disconnect_mid_request_do_not_hurt_the_service():
         assert httpx.get(f"{server.url}/readyz").status_code == 200
 
 
+def test_a_client_that_stalls_mid_body_gets_408_and_is_let_go():
+    with BackgroundServer(ServeConfig(port=0, max_size=64, body_timeout_s=1.0)) as server:
+        head = (b"POST /v1/stylize/mosaic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 1000\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(head + bytes(100))  # 100 of the 1000 bytes promised, then silence
+            started = time.perf_counter()
+            status_line = conn.recv(4096).split(b"\r\n", 1)[0]
+        assert status_line == b"HTTP/1.1 408 Request Timeout"
+        assert time.perf_counter() - started < 5
+        assert post(f"{server.url}/v1/stylize/mosaic", image_bytes(64, 64)).status_code == 200
+
+
 def test_graceful_shutdown_finishes_in_flight_requests():
     config = ServeConfig(port=0, max_size=128, max_batch=4, max_delay_ms=2000)  # the batch waits for all four
     server = BackgroundServer(config).start()
