@@ -409,24 +409,29 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     return f"pyfast: warning: {message}\n"
 
 
+_SUBCOMMAND_DEST = {"export": "target", "bench": "suite", "explain": "method"}  # where each group keeps its subcommand
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.formatwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
+    sub = getattr(args, _SUBCOMMAND_DEST.get(args.command, ""), None)  # "pyfast export style", "pyfast explain saliency"
+    name = f"pyfast {args.command} {sub}" if sub else f"pyfast {args.command}"
     try:
         return int(args.run(args))
     except BrokenPipeError:  # the reader went away (`pyfast models | head -1`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except MemoryError:
-        print(f"pyfast {args.command}: error: out of memory (an image or option too large for this machine?)",
+        print(f"{name}: error: out of memory (an image or option too large for this machine?)",
               file=sys.stderr)
         return 2
     except (UsageError, ValueError, TypeError, OSError, RuntimeError, ArithmeticError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"pyfast {args.command}: error: {message}", file=sys.stderr)
+        print(f"{name}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pyfast: interrupted", file=sys.stderr)

@@ -46,7 +46,7 @@ def test_cuda_benchmark_without_gpu_is_a_clean_error(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["bench", "kernels", "--device", "cuda", "--quick", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "pyfast bench: error: device 'cuda' requested but torch sees no CUDA device"
+    assert err == "pyfast bench kernels: error: device 'cuda' requested but torch sees no CUDA device"
 
 
 def test_bench_kernels_quick_writes_json_and_markdown(tmp_path, capsys):
