@@ -107,7 +107,7 @@ def _load_style_model(spec: str):
     from .zoo import get_style
 
     path = Path(spec)
-    if path.suffix.lower() in (".pth", ".pt") or path.exists():
+    if path.suffix.lower() in (".pth", ".pt") or path.is_file() or len(path.parts) > 1:
         return load_checkpoint(path), path.stem
     entry = get_style(spec)
     return load_checkpoint(entry.weights), entry.name
@@ -422,9 +422,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = f"pyfast {args.command} {sub}" if sub else f"pyfast {args.command}"
     try:
         return int(args.run(args))
-    except BrokenPipeError:  # the reader went away (`pyfast models | head -1`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except BrokenPipeError as exc:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # stdout's reader went away (`pyfast models | head -1`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
     except MemoryError:
         print(f"{name}: error: out of memory (an image or option too large for this machine?)",
               file=sys.stderr)

@@ -334,11 +334,16 @@ def _probe_field(probe: nn.Module, layer: str, channels: int, height: int, width
     return ReceptiveField(size, stride, offset)
 
 
+GLOBAL_PROBE_SIZE = 512
+
+
 def _is_global(probe: nn.Module, layer: str, channels: int, height: int, width: int, max_size: int) -> bool:
-    """Whether the layer's map stays 1x1 from this input size to twice it: a layer after global
-    pooling, which no input size can resolve (checked up front instead of growing to max_size)."""
+    """Whether the layer's map is 1x1 both at this input size and at a much larger one (512 px or
+    more: beyond the total stride of any common network): a layer after global pooling, which no
+    input size can resolve (checked up front instead of growing the input to max_size)."""
     dtype = next((p.dtype for p in probe.parameters()), torch.float32)
-    for h, w in ((height, width), (min(max_size, 2 * height), min(max_size, 2 * width))):
+    large = (min(max_size, max(2 * height, GLOBAL_PROBE_SIZE)), min(max_size, max(2 * width, GLOBAL_PROBE_SIZE)))
+    for h, w in ((height, width), large):
         try:
             with torch.no_grad():
                 out = _spatial_output(probe, layer, torch.full((1, channels, h, w), 0.5, dtype=dtype))

@@ -135,14 +135,7 @@ def verify_style_export(model: TransformerNet, report: ExportReport, sizes=VERIF
         x = torch.rand(2, 3, h, w, generator=g) * 255
         with torch.no_grad():
             expected = model(x).numpy()
-        try:
-            got = engine.run(x.numpy())
-        except RuntimeError as exc:
-            if not report.fp16:
-                raise
-            report.note = f"ONNX Runtime could not run it here ({str(exc).splitlines()[0][:160]})"
-            report.max_abs_error.clear()
-            return
+        got = engine.run(x.numpy())  # a run-time failure is a broken export: raise it
         report.max_abs_error[f"{h}x{w}"] = float(np.max(np.abs(got - expected)))
     worst = max(report.max_abs_error.values())
     if not worst <= tolerance:  # NaN counts as a failure

@@ -84,10 +84,14 @@ def finish_output(frames: np.ndarray, output: np.ndarray, strength: float = 1.0,
         (N, H, W, 3) uint8.
 
     Raises:
-        RuntimeError: ``output`` is not (N, 3, H, W) for the frames' N, H and W (the model is
-            not a style model).
+        RuntimeError: ``output`` is not (N, 3, H', W') for the frames' N, H and W with
+            H <= H' < H + 4 and W <= W' < W + 4 (pytorch/examples' TransformerNet, which
+            does not crop, returns up to 3 px more when a side is not a multiple of 4: cropped).
     """
     n, h, w = frames.shape[:3]
+    shape = getattr(output, "shape", None)
+    if shape is not None and len(shape) == 4 and shape[:2] == (n, 3) and h <= shape[2] < h + 4 and w <= shape[3] < w + 4:
+        output = output[:, :, :h, :w]
     if getattr(output, "shape", None) != (n, 3, h, w):
         raise RuntimeError(f"the model returned shape {getattr(output, 'shape', type(output).__name__)} for "
                          f"{n} frame(s) of {w}x{h}; a style model returns (N, 3, H, W) of the input's size")
@@ -139,11 +143,11 @@ def plan_outputs(files: Sequence[tuple[Path, Path | None]], out: Path, single_ou
             file, or a video would be written to an image file (or the other way round).
     """
     targets = [single_output or _output_path(source, root, out) for source, root in files]
-    inputs = {source.resolve() for source, _ in files}
+    inputs = {Path(os.path.normcase(source.resolve())) for source, _ in files}
     seen: dict[Path, Path] = {}
     for (source, _), target in zip(files, targets):
-        resolved = target.resolve()
-        if resolved in inputs:
+        resolved = Path(os.path.normcase(target.resolve()))
+        if resolved in inputs or (target.exists() and any(_same_file(target, s) for s, _ in files)):
             raise ValueError(f"writing {target} would overwrite an input; choose another output (-o)")
         if resolved in seen:
             raise ValueError(f"{seen[resolved]} and {source} would both be written to {target}; "
@@ -153,6 +157,13 @@ def plan_outputs(files: Sequence[tuple[Path, Path | None]], out: Path, single_ou
             raise ValueError(f"cannot write {source.name} as {target.name}: images go to image files, videos to "
                              "video files")
     return targets
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # hard links, case-insensitive file systems
+    except OSError:
+        return False
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path | None]]:

@@ -21,7 +21,7 @@ from .. import __version__
 from .batcher import BatcherClosed, QueueFull
 from .codec import MEDIA_TYPES, ImageError
 from .config import ServeConfig
-from .models import UnknownModel
+from .models import ModelStore, UnknownModel
 from .service import RequestTimeout, StyleRequest, StyleService
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -132,16 +132,17 @@ def choose_format(fmt: str | None, accept: str | None) -> str:
     raise StarletteHTTPException(406, "Accept must allow image/png or image/jpeg")
 
 
-def create_app(config: ServeConfig | None = None) -> FastAPI:
+def create_app(config: ServeConfig | None = None, store: ModelStore | None = None) -> FastAPI:
     """The service as an ASGI application (run it with uvicorn; ``pyfast serve`` does).
 
-    Models load in the lifespan's start-up; shut-down finishes queued and running images.
+    Models load in the lifespan's start-up (those of a given, already loaded ``store`` are
+    reused); shut-down finishes queued and running images.
 
     Raises:
         FileNotFoundError, ValueError: the models folder is missing or holds no model.
     """
     config = config or ServeConfig()
-    service = StyleService(config)
+    service = StyleService(config, store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

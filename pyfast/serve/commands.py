@@ -19,11 +19,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get("PYFAST_TOKEN") or None, providers=args.provider, threads=args.threads,
         workers=args.workers,
     )
-    # Load every model once before uvicorn starts: a broken file or provider is then a one-line
-    # error here rather than a traceback from the server's start-up.
-    ModelStore(config.models_dir, providers=config.providers, threads=config.threads).load_all()
+    # Load every model before uvicorn starts: a broken file or provider is then a one-line error
+    # here rather than a traceback from the server's start-up; the service reuses these engines.
+    store = ModelStore(config.models_dir, providers=config.providers, threads=config.threads)
+    store.load_all()
     print(f"pyfast serve: http://{args.host}:{args.port}/ (webcam page), API under /v1, docs at /docs")
-    run_server(config, log_level=args.log_level)
+    run_server(config, log_level=args.log_level, store=store)
     return 0
 
 

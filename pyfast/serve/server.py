@@ -9,25 +9,27 @@ import time
 
 from .app import create_app
 from .config import ServeConfig
+from .models import ModelStore
 
 LOG_LEVEL = "warning"
 
 
-def _uvicorn_config(config: ServeConfig, log_level: str):
+def _uvicorn_config(config: ServeConfig, log_level: str, store: ModelStore | None = None):
     import uvicorn
 
     return uvicorn.Config(
-        create_app(config), host=config.host, port=config.port, log_level=log_level,
+        create_app(config, store), host=config.host, port=config.port, log_level=log_level,
         timeout_graceful_shutdown=int(config.request_timeout_s) + 1,
         ws_max_size=config.max_body_bytes, limit_concurrency=None, lifespan="on", access_log=False,
     )
 
 
-def run_server(config: ServeConfig, log_level: str = "info") -> None:
-    """Serves until interrupted (SIGINT/SIGTERM); shut-down finishes in-flight requests."""
+def run_server(config: ServeConfig, log_level: str = "info", store: ModelStore | None = None) -> None:
+    """Serves until interrupted (SIGINT/SIGTERM); shut-down finishes in-flight requests.
+    ``store``: models already loaded (see :func:`create_app`)."""
     import uvicorn
 
-    uvicorn.Server(_uvicorn_config(config, log_level)).run()
+    uvicorn.Server(_uvicorn_config(config, log_level, store)).run()
 
 
 class BackgroundServer:

@@ -54,9 +54,9 @@ class StyleService:
     finishes what is queued or running.
     """
 
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, store: ModelStore | None = None) -> None:
         self.config = config
-        self.store = ModelStore(config.models_dir, providers=config.providers, threads=config.threads)
+        self.store = store or ModelStore(config.models_dir, providers=config.providers, threads=config.threads)
         self.batcher: DynamicBatcher | None = None
         self.metrics = ServiceMetrics(waiting=lambda: self.batcher.waiting if self.batcher else 0,
                                       running=lambda: self.batcher.running if self.batcher else 0)

@@ -293,3 +293,14 @@ def test_model_and_input_are_left_unchanged():
     assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
     assert torch.equal(x, x_before)
+
+
+def test_a_deep_strided_layer_is_probed_even_when_its_map_starts_at_1x1():
+    from torch import nn
+
+    from pyfast.explain.activations import receptive_field
+
+    layers = [nn.Conv2d(3 if i == 0 else 4, 4, 3, stride=2, padding=1) for i in range(5)]  # total stride 32
+    model = nn.Sequential(*[m for conv in layers for m in (conv, nn.ReLU())])
+    field = receptive_field(model, "8", 16)  # the fifth conv: 1x1 at 16 px and at 32 px
+    assert field.stride == (32, 32) and field.size[0] > 32

@@ -88,3 +88,10 @@ def test_plan_outputs_keeps_layout_and_refuses_clobbering(tmp_path):
         plan_outputs([(a, None), (tmp_path / "other" / "a.png", None)], tmp_path / "out")
     with pytest.raises(ValueError, match="videos to video files"):
         plan_outputs([(Path(tmp_path / "clip.mp4"), None)], tmp_path, single_output=tmp_path / "clip.png")
+
+
+def test_outputs_up_to_3px_larger_are_cropped_as_pytorch_examples_models_need():
+    frames = np.full((1, 5, 6, 3), 100, np.uint8)
+    output = np.zeros((1, 3, 8, 8), np.float32)  # a non-cropping TransformerNet on a 5x6 input
+    output[:, :, :5, :6] = 200.0
+    assert (finish_output(frames, output) == 200).all()

@@ -19,3 +19,12 @@ def test_paths_and_unknown_names(tmp_path, monkeypatch):
         resolve_model("some/dir/model")
     with pytest.raises(ValueError, match="unknown style model"):
         resolve_model("no_such_style")
+
+
+def test_export_loads_the_shipped_weights_despite_a_same_named_folder(tmp_path, monkeypatch):
+    from pyfast.cli import _load_style_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mosaic").mkdir()
+    model, name = _load_style_model("mosaic")
+    assert name == "mosaic" and model.width == 0.5
