@@ -21,11 +21,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     # Load every model before uvicorn starts: a broken file or provider is then a one-line error
     # here rather than a traceback from the server's start-up; the service reuses these engines.
+    _check_listen(config.host, config.port)
     store = ModelStore(config.models_dir, providers=config.providers, threads=config.threads)
     store.load_all()
     print(f"pyfast serve: http://{args.host}:{args.port}/ (webcam page), API under /v1, docs at /docs")
     run_server(config, log_level=args.log_level, store=store)
     return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Binds (and releases) host:port as uvicorn will, so that a port in use or an unknown host
+    is a one-line error before anything loads. Raises OSError naming the address."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _cmd_webcam(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ def test_serve_refuses_a_broken_model_before_the_server_starts(tmp_path, monkeyp
     (tmp_path / "broken.onnx").write_text("not a model")
     started = []
     monkeypatch.setattr("pyfast.serve.server.run_server", lambda *a, **k: started.append(True))
-    args = parse(["serve", "--models", str(tmp_path)])
+    args = parse(["serve", "--models", str(tmp_path), "--port", "0"])
     with pytest.raises(ValueError, match="broken.onnx"):
         args.run(args)
     assert not started
@@ -70,3 +70,14 @@ def test_serve_refuses_unbounded_delays_and_timeouts(option, value):
     args = parse(["serve", option, value])
     with pytest.raises(ValueError, match="must be in"):
         args.run(args)
+
+
+def test_serve_names_a_port_in_use_before_loading_anything():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        args = parse(["serve", "--port", str(taken.getsockname()[1])])
+        with pytest.raises(OSError, match=r"cannot listen on 127.0.0.1:\d+: Address already in use"):
+            args.run(args)
