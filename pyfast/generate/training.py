@@ -447,6 +447,30 @@ TRAINERS: dict[str, Callable[[GenTrainConfig, bool], Path]] = {
 # ----------------------------------------------------------------------------- evaluation
 
 
+def _mean_over_batches(model: nn.Module, images: np.ndarray, batch_size: int,
+                       per_image_means: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Mean over ``images`` (uint8 (N, C, H, W)) of the per-batch means ``per_image_means(batch)``
+    returns, weighted by batch size, with ``model`` in eval mode (its mode restored after).
+
+    Raises:
+        ValueError: no images.
+    """
+    if len(images) < 1:
+        raise ValueError("images must hold at least one image")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    totals: dict[str, float] = {}
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+            for key, value in per_image_means(batch).items():
+                totals[key] = totals.get(key, 0.0) + value.item() * len(batch)
+    finally:
+        model.train(was_training)
+    return {key: value / len(images) for key, value in totals.items()}
+
+
 @torch.no_grad()
 def evaluate_vae(model: VAE, images: np.ndarray, variant: str = "8bit", batch_size: int = 256, seed: int = 0
                  ) -> dict[str, float]:
@@ -459,22 +483,15 @@ def evaluate_vae(model: VAE, images: np.ndarray, variant: str = "8bit", batch_si
     Raises:
         ValueError: empty set, or images that do not fit the model.
     """
-    if len(images) < 1:
-        raise ValueError("images must hold at least one image")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    totals = {"elbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
-    try:
-        for start in range(0, len(images), batch_size):
-            batch = unit_images(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])), variant).to(device)
-            terms = elbo_terms(model, batch, generator)
-            for key in totals:
-                totals[key] += terms[key].item() * len(batch)
-    finally:
-        model.train(was_training)
-    return {k: v / len(images) for k, v in totals.items()} | {"images": len(images)}
+
+    def terms(batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        found = elbo_terms(model, unit_images(batch, variant), generator)
+        return {key: found[key] for key in ("elbo", "reconstruction", "kl")}
+
+    totals = _mean_over_batches(model, images, batch_size, terms)
+    return totals | {"images": len(images)}
 
 
 @torch.no_grad()
@@ -486,18 +503,6 @@ def evaluate_pixelcnn(model: nn.Module, images: np.ndarray, batch_size: int = 25
     """
     from .pixelcnn import pixelcnn_loss
 
-    if len(images) < 1:
-        raise ValueError("images must hold at least one image")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total = 0.0
-    try:
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
-            total += pixelcnn_loss(model, batch).item() * len(batch)
-    finally:
-        model.train(was_training)
-    nll = total / len(images)
+    nll = _mean_over_batches(model, images, batch_size, lambda batch: {"nll": pixelcnn_loss(model, batch)})["nll"]
     dims = int(np.prod(images.shape[1:]))
     return {"nll_nats": nll, "bits_per_dim": nll / (dims * math.log(2)), "images": len(images)}
