@@ -164,7 +164,8 @@ def occlusion(
         progress: show a tqdm progress bar over the windows.
         backend: for an ``nn.Module``: "torch" (the module on its device), "onnxruntime"
             (exported once, cached while the parameters are unchanged, run on the CPU provider;
-            about 2x faster on a 2-core CPU) or "incremental" (the leading layers recomputed only
+            in ``pyfast bench occlusion`` on 2 cores: 2.4x the torch backend on the shipped
+            classifier, 1.4x on ResNet-18) or "incremental" (the leading layers recomputed only
             where each window changes them, :mod:`pyfast.explain.incremental`; a model it cannot
             plan runs on "torch" with a warning). Ignored for an ONNX file or Engine.
 

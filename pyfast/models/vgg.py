@@ -55,8 +55,8 @@ class VGG16Features(nn.Module):
             must be 1.0 with ``weights``.
         seed: seed of the random network's initialisation.
         fast_convs: run the 3x3 convolutions through :func:`pyfast.ops.conv3x3_frozen`
-            (Winograd forward and input gradient, about 2x faster than ``F.conv2d`` on
-            the CPU) whenever their parameters do not require grad; it falls back to
+            (Winograd forward and input gradient on the CPU; ``pyfast bench training`` and
+            ``pyfast bench gatys`` measure the effect end to end) whenever their parameters do not require grad; it falls back to
             ``F.conv2d`` where it does not apply (CUDA, float64, tracing/export).
             Results agree with the default path to ~1e-6 relative.
 
