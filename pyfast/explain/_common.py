@@ -121,9 +121,10 @@ def resolve_targets(target: int | Sequence[int] | torch.Tensor | np.ndarray | No
         if predicted is None:
             raise ValueError("target is None and no predicted classes were given")
         target = predicted
-    if isinstance(target, int) and not isinstance(target, bool) and not 0 <= target < num_classes:
-        raise ValueError(f"target {target} is out of range for a model with {num_classes} classes")
-    t = torch.as_tensor(target)
+    try:
+        t = torch.as_tensor(target)
+    except (OverflowError, RuntimeError, ValueError) as exc:  # e.g. an integer beyond int64, a ragged list
+        raise ValueError(f"target {target!r} cannot be read as class indices in [0, {num_classes}): {exc}") from None
     if t.is_floating_point() or t.dtype == torch.bool:
         raise ValueError(f"target must be integer class indices, got dtype {t.dtype}")
     t = t.to(torch.int64).reshape(-1).cpu()

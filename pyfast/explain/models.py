@@ -249,9 +249,7 @@ def _class_names(classes: str | os.PathLike | Sequence[str] | None) -> tuple[str
     if isinstance(classes, (str, os.PathLike)):
         text = str(classes)
         path = Path(text)
-        if isinstance(classes, str) and "," in text and not _is_file(path):  # a list, however long
-            names = tuple(name.strip() for name in text.split(",") if name.strip())
-        elif _is_file(path):
+        if _is_file(path):
             try:
                 names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
             except UnicodeDecodeError:
