@@ -8,7 +8,6 @@ import os
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .config import ServeConfig
-    from .models import ModelStore
     from .server import run_server
 
     config = ServeConfig(
@@ -19,13 +18,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get("PYFAST_TOKEN") or None, providers=args.provider, threads=args.threads,
         workers=args.workers,
     )
-    # Load every model before uvicorn starts: a broken file or provider is then a one-line error
-    # here rather than a traceback from the server's start-up; the service reuses these engines.
     _check_listen(config.host, config.port)
-    store = ModelStore(config.models_dir, providers=config.providers, threads=config.threads)
-    store.load_all()
     print(f"pyfast serve: http://{args.host}:{args.port}/ (webcam page), API under /v1, docs at /docs")
-    run_server(config, log_level=args.log_level, store=store)
+    run_server(config, log_level=args.log_level)  # loads every model first: a broken one is a one-line error
     return 0
 
 

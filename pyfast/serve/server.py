@@ -24,12 +24,26 @@ def _uvicorn_config(config: ServeConfig, log_level: str, store: ModelStore | Non
     )
 
 
-def run_server(config: ServeConfig, log_level: str = "info", store: ModelStore | None = None) -> None:
-    """Serves until interrupted (SIGINT/SIGTERM); shut-down finishes in-flight requests.
-    ``store``: models already loaded (see :func:`create_app`)."""
+def load_models(config: ServeConfig) -> ModelStore:
+    """Every model of ``config``'s folder, loaded now, before a server starts: a broken file or an
+    unusable provider raises here with its own message (not from inside uvicorn's start-up), and
+    the service then reuses these engines.
+
+    Raises:
+        FileNotFoundError, ValueError, RuntimeError: no models, a file that is not a usable model,
+            or a provider that cannot run.
+    """
+    store = ModelStore(config.models_dir, providers=config.providers, threads=config.threads)
+    store.load_all()
+    return store
+
+
+def run_server(config: ServeConfig, log_level: str = "info") -> None:
+    """Loads the models, then serves until interrupted (SIGINT/SIGTERM); shut-down finishes
+    in-flight requests."""
     import uvicorn
 
-    uvicorn.Server(_uvicorn_config(config, log_level, store)).run()
+    uvicorn.Server(_uvicorn_config(config, log_level, load_models(config))).run()
 
 
 class BackgroundServer:
@@ -39,7 +53,9 @@ class BackgroundServer:
     as SIGTERM would (in-flight requests finish first).
 
     Raises:
-        RuntimeError: the server did not come up within ``startup_timeout`` seconds.
+        FileNotFoundError, ValueError, RuntimeError: see :func:`load_models` (at construction).
+        RuntimeError: the server stopped during its start-up or did not come up within
+            ``startup_timeout`` seconds.
     """
 
     def __init__(self, config: ServeConfig | None = None, startup_timeout: float = 60.0, log_level: str = LOG_LEVEL) -> None:
@@ -52,7 +68,7 @@ class BackgroundServer:
         self.port = self._socket.getsockname()[1]
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
         self.url = f"http://{host}:{self.port}"
-        self.server = uvicorn.Server(_uvicorn_config(self.config, log_level))
+        self.server = uvicorn.Server(_uvicorn_config(self.config, log_level, load_models(self.config)))
         self.app = self.server.config.app
         self.startup_timeout = startup_timeout
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},
@@ -62,7 +78,9 @@ class BackgroundServer:
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive():
+                raise RuntimeError("the service stopped during its start-up (see its log)")
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"the service did not start within {self.startup_timeout:g} s")
             time.sleep(0.02)
         return self

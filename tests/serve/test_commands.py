@@ -58,7 +58,7 @@ def test_bad_arguments_exit_2(argv):
 def test_serve_refuses_a_broken_model_before_the_server_starts(tmp_path, monkeypatch):
     (tmp_path / "broken.onnx").write_text("not a model")
     started = []
-    monkeypatch.setattr("pyfast.serve.server.run_server", lambda *a, **k: started.append(True))
+    monkeypatch.setattr("uvicorn.Server.run", lambda *a, **k: started.append(True))
     args = parse(["serve", "--models", str(tmp_path), "--port", "0"])
     with pytest.raises(ValueError, match="broken.onnx"):
         args.run(args)
