@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from ..ops._checks import check_int
 from .images import list_images, read_image, resize
 
 VARIANTS = ("8bit", "binary")
@@ -28,12 +29,6 @@ PEAK_RANGE = (0.8, 1.0)
 NOISE_RANGE = (0.0, 0.04)
 # Luma weights (ITU-R BT.601), RGB -> grayscale.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_variant(variant: str) -> None:
@@ -67,9 +62,9 @@ def make_digits(n: int, size: int = 28, seed: int = 0, variant: str = "8bit") ->
     """
     from .glyphs import render_digit
 
-    n = _check_count("n", n, 0)
-    size = _check_count("size", size, 8)
-    seed = _check_count("seed", seed, 0)
+    n = check_int(n, "n", 0)
+    size = check_int(size, "size", 8)
+    seed = check_int(seed, "seed", 0)
     _check_variant(variant)
     images = np.empty((n, 1, size, size), dtype=np.uint8)
     labels = np.empty(n, dtype=np.int64)
@@ -107,7 +102,7 @@ def load_image_folder(folder: str | os.PathLike, size: int = 28, channels: int =
         FileNotFoundError: no such folder.
         ValueError: no readable image in it, ``size`` < 8 or ``channels`` not 1 or 3.
     """
-    size = _check_count("size", size, 8)
+    size = check_int(size, "size", 8)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     paths = list_images(folder)

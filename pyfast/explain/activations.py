@@ -30,19 +30,9 @@ import torch
 from torch import nn
 
 from ..data.images import list_images, read_image
-from ..ops._checks import check_choice
+from ..ops._checks import check_choice, check_int
 from . import render
-from ._common import (
-    ArrayLike,
-    LayerCapture,
-    ModelSpec,
-    Preprocessing,
-    as_batch,
-    get_layer,
-    model_device,
-    model_guard,
-)
-from .transforms import check_positive_int
+from ._common import ArrayLike, LayerCapture, ModelSpec, Preprocessing, as_batch, get_layer, model_device, model_guard
 
 ModelLike = nn.Module | ModelSpec
 Images = ArrayLike | str | os.PathLike | Sequence[str | os.PathLike] | Iterable[ArrayLike]
@@ -144,7 +134,7 @@ def image_batches(images: Images, *, batch_size: int = 32,
         ValueError: an empty input, a bad batch, files without ``preprocessing``, an empty folder.
         FileNotFoundError: a missing folder or file.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     if isinstance(images, (torch.Tensor, np.ndarray)):
         x = as_batch(images, "images")
         return (x[i:i + batch_size] for i in range(0, x.shape[0], batch_size)), -(-x.shape[0] // batch_size)
@@ -392,7 +382,7 @@ def receptive_field(model: ModelLike, layer: str, input_size: int | Sequence[int
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size):
         raise ValueError(f"input_size must be an int or (H, W) of positive ints, got {input_size!r}")
-    channels = _input_channels(module) if in_channels is None else check_positive_int(in_channels, "in_channels")
+    channels = _input_channels(module) if in_channels is None else check_int(in_channels, "in_channels")
     height, width = int(size[0]), int(size[1])
     for dtype in (torch.float32, torch.float64):
         try:
@@ -508,7 +498,7 @@ def top_activating_patches(model: ModelLike, images: Images, layer: str, *, k: i
             bad images, batches with different channel counts.
     """
     module, layer, preprocessing = _unwrap(model, layer, preprocessing)
-    k = check_positive_int(k, "k")
+    k = check_int(k, "k")
     get_layer(module, layer)
     batches, total = image_batches(images, batch_size=batch_size, preprocessing=preprocessing)
     device = model_device(module)
@@ -591,7 +581,7 @@ def patches_grid(result: TopPatches, *, preprocessing: Preprocessing | None = No
     Raises:
         ValueError: ``max_channels`` < 1.
     """
-    max_channels = check_positive_int(max_channels, "max_channels")
+    max_channels = check_int(max_channels, "max_channels")
     rows = min(max_channels, len(result.channels))
     k = result.patches.shape[1]
     crops = result.patches[:rows].reshape(rows * k, *result.patches.shape[2:])
@@ -697,7 +687,7 @@ def nearest_neighbours(queries: ArrayLike, gallery: ArrayLike, *, k: int = 5,
     Raises:
         ValueError: ``k`` < 1 or > G, bad shapes, unknown ``metric``.
     """
-    k = check_positive_int(k, "k")
+    k = check_int(k, "k")
     distances = pairwise_distances(queries, gallery, metric)
     if k > distances.shape[1]:
         raise ValueError(f"k must be at most the gallery size ({distances.shape[1]}), got {k}")
@@ -726,7 +716,7 @@ def feature_neighbours(model: ModelLike, queries: Images, gallery: Images, layer
     Raises:
         ValueError: ``k`` < 1 or larger than the gallery, unknown layer / metric / pooling, empty or bad images.
     """
-    k = check_positive_int(k, "k")
+    k = check_int(k, "k")
     check_choice(metric, "metric", METRICS)
     options = dict(batch_size=batch_size, pooling=pooling, preprocessing=preprocessing, progress=progress)
     gallery_features = extract_features(model, gallery, layer, **options)
@@ -750,7 +740,7 @@ def pca(features: ArrayLike, n_components: int = 2) -> tuple[np.ndarray, np.ndar
     Raises:
         ValueError: bad shape, non-finite values, ``n_components`` < 1.
     """
-    n_components = check_positive_int(n_components, "n_components")
+    n_components = check_int(n_components, "n_components")
     x = _features_2d(features, "features")
     x = x - x.mean(axis=0)
     _, singular, vt = np.linalg.svd(x, full_matrices=False)
@@ -795,7 +785,7 @@ def embed_2d(features: ArrayLike, method: str = "pca", *, seed: int = 0, perplex
         return pca(x, 2)[0]
     if not perplexity > 0:
         raise ValueError(f"perplexity must be > 0, got {perplexity}")
-    if check_positive_int(max_iter, "max_iter") < 250:
+    if check_int(max_iter, "max_iter") < 250:
         raise ValueError(f"max_iter must be at least 250 (scikit-learn's minimum), got {max_iter}")
     from sklearn.manifold import TSNE
 

@@ -12,15 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_choice, check_non_negative
+from ..ops._checks import check_choice, check_int, check_non_negative
 from ._common import ArrayLike, as_batch, class_scores, model_device, model_guard, resolve_targets, to_numpy
 from .saliency import Target
 from .transforms import (
     Bounds,
     FourierImage,
-    check_non_negative_int,
     check_positive,
-    check_positive_int,
     clamp_to_bounds,
     gaussian_blur,
     random_roll,
@@ -104,11 +102,11 @@ def class_visualization(model: nn.Module, x: ArrayLike, target: Target, *, num_i
 
     if target is None:
         raise ValueError("target is required: the class to visualise")
-    num_iterations = check_positive_int(num_iterations, "num_iterations")
+    num_iterations = check_int(num_iterations, "num_iterations")
     l2_reg = check_non_negative(l2_reg, "l2_reg")
-    blur_every = check_non_negative_int(blur_every, "blur_every")
+    blur_every = check_int(blur_every, "blur_every", minimum=0)
     blur_sigma = check_positive(blur_sigma, "blur_sigma")
-    max_jitter = check_non_negative_int(max_jitter, "max_jitter")
+    max_jitter = check_int(max_jitter, "max_jitter", minimum=0)
     check_choice(parameterisation, "parameterisation", PARAMETERISATIONS)
     if learning_rate is None:
         learning_rate = 25.0 if parameterisation == "pixel" else 0.05

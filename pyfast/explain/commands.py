@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import Parser, UsageError, finite_float, int_at_least, int_between, seed
+from .._cli import Parser, UsageError, finite_float, int_at_least, int_between, positive_float, seed
 
 DEFAULT_OUT = Path("out/explain")
 MAX_INPUT_SIZE = 4096  # --size: the model's input side
@@ -29,16 +29,6 @@ def _floats(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -457,7 +447,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     saliency = method("saliency", "|d score / d pixel|, max over channels (SmoothGrad with --smooth N)", _cmd_attribution)
     saliency.add_argument("--target", help="class index or name (default: the predicted class)")
     saliency.add_argument("--smooth", type=int_at_least(1), help="SmoothGrad: average over N noisy copies")
-    saliency.add_argument("--noise", type=_positive_float, default=0.15, help="SmoothGrad noise, fraction of the input range")
+    saliency.add_argument("--noise", type=positive_float, default=0.15, help="SmoothGrad noise, fraction of the input range")
 
     guided = method("guided", "guided backpropagation: only positive gradients through ReLUs", _cmd_attribution)
     guided.add_argument("--target", help="class index or name (default: the predicted class)")
@@ -479,7 +469,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     vis.add_argument("--target", required=True, help="class index or name")
     vis.add_argument("--count", type=int_between(1, 256), default=4, help="pictures to synthesise (default 4)")
     vis.add_argument("--iterations", type=int_at_least(1), default=200)
-    vis.add_argument("--lr", type=_positive_float, help="step size (default: cs231n's for pixels, 0.05 for fft)")
+    vis.add_argument("--lr", type=positive_float, help="step size (default: cs231n's for pixels, 0.05 for fft)")
     vis.add_argument("--l2", type=float, default=1e-3, help="L2 regularisation weight (default 1e-3)")
     vis.add_argument("--blur-every", type=int_at_least(0), default=10)
     vis.add_argument("--jitter", type=int_at_least(0), default=4, help="random shift in pixels (default 4)")
@@ -489,22 +479,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fooling = method("fooling", "smallest-step changes that make the model predict --target", _cmd_fooling)
     fooling.add_argument("--target", required=True, help="class index or name to fool the model into")
     fooling.add_argument("--max-steps", type=int_at_least(1), default=100)
-    fooling.add_argument("--lr", type=_positive_float, default=1.0, help="normalised step size (default 1)")
+    fooling.add_argument("--lr", type=positive_float, default=1.0, help="normalised step size (default 1)")
 
     dream = method("deepdream", "amplify what a layer sees, over octaves", _cmd_deepdream)
     dream.add_argument("--layer", nargs="+", default=["conv3"], help="layer name(s) (default conv3)")
     dream.add_argument("--octaves", type=int_at_least(1), default=3)
-    dream.add_argument("--octave-scale", type=_positive_float, default=1.4)
+    dream.add_argument("--octave-scale", type=positive_float, default=1.4)
     dream.add_argument("--steps", type=int_at_least(1), default=10, help="steps per octave")
-    dream.add_argument("--step-size", type=_positive_float, default=1.5)
+    dream.add_argument("--step-size", type=positive_float, default=1.5)
     dream.add_argument("--jitter", type=int_at_least(0), default=4)
 
     invert = method("invert", "reconstruct a picture from a layer's features (TV-regularised)", _cmd_invert)
     invert.add_argument("--layer", default="conv2", help="layer to invert (default conv2)")
     invert.add_argument("--iterations", type=int_at_least(1), default=200)
-    invert.add_argument("--lr", type=_positive_float)
+    invert.add_argument("--lr", type=positive_float)
     invert.add_argument("--tv-weight", type=finite_float, default=0.5)
-    invert.add_argument("--tv-beta", type=_positive_float, default=2.0)
+    invert.add_argument("--tv-beta", type=positive_float, default=2.0)
 
     for name, help_text, run in (
         ("texture", "texture synthesis: match VGG Gram matrices of a texture picture", _cmd_texture),
@@ -525,7 +515,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--tv-weight", type=finite_float)
         parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
         parser.add_argument("--steps", type=int_at_least(1), default=300)
-        parser.add_argument("--lr", type=_positive_float)
+        parser.add_argument("--lr", type=positive_float)
         parser.add_argument("--scales", type=_floats, default=(1.0,), help="multi-scale, coarse to fine, e.g. 0.5,1")
         parser.add_argument("--max-size", type=int_at_least(16), default=512, help="longer side of the inputs (default 512)")
         parser.add_argument("--vgg-weights", metavar="PATH", help="torchvision VGG-16 weights (default: "

@@ -9,18 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops._checks import check_int
 from ._common import ArrayLike, LayerCapture, as_batch, get_layer, model_device, model_guard, to_numpy
-from .transforms import (
-    Bounds,
-    check_non_negative_int,
-    check_positive,
-    check_positive_int,
-    clamp_to_bounds,
-    random_roll,
-    resolve_bounds,
-    value_range,
-    working_copy,
-)
+from .transforms import Bounds, check_positive, clamp_to_bounds, random_roll, resolve_bounds, value_range, working_copy
 
 #: octaves whose smaller side would fall below this many pixels are skipped.
 MIN_OCTAVE_SIZE = 8
@@ -130,13 +121,13 @@ def deepdream(model: nn.Module, x: ArrayLike, layers: str | Sequence[str], *, oc
     from tqdm.auto import tqdm
 
     names = _layer_list(layers)
-    octaves = check_positive_int(octaves, "octaves")
+    octaves = check_int(octaves, "octaves")
     octave_scale = check_positive(octave_scale, "octave_scale")
     if octave_scale <= 1:
         raise ValueError(f"octave_scale must be > 1, got {octave_scale}")
-    steps_per_octave = check_positive_int(steps_per_octave, "steps_per_octave")
+    steps_per_octave = check_int(steps_per_octave, "steps_per_octave")
     step_size = check_positive(step_size, "step_size")
-    max_jitter = check_non_negative_int(max_jitter, "max_jitter")
+    max_jitter = check_int(max_jitter, "max_jitter", minimum=0)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     with model_guard(model):

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..ops._checks import check_int
 from ._common import ArrayLike, as_batch, class_scores, model_device, model_guard, resolve_targets, to_numpy
 from .saliency import Target
-from .transforms import Bounds, check_positive, check_positive_int, clamp_to_bounds, resolve_bounds, working_copy
+from .transforms import Bounds, check_positive, clamp_to_bounds, resolve_bounds, working_copy
 
 
 @dataclass
@@ -67,7 +68,7 @@ def fooling_images(model: nn.Module, x: ArrayLike, target: Target, *, learning_r
     if target is None:
         raise ValueError("target is required: the class the fooled model should predict")
     learning_rate = check_positive(learning_rate, "learning_rate")
-    max_steps = check_positive_int(max_steps, "max_steps")
+    max_steps = check_int(max_steps, "max_steps")
 
     with model_guard(model):
         original = working_copy(as_batch(x), model_device(model))

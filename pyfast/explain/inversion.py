@@ -10,18 +10,10 @@ import torch
 from torch import nn
 
 from ..ops import total_variation
-from ..ops._checks import check_choice, check_non_negative
+from ..ops._checks import check_choice, check_int, check_non_negative
 from ._common import ArrayLike, as_batch, get_layer, model_device, model_guard, to_numpy
 from .deepdream import layer_activations
-from .transforms import (
-    Bounds,
-    check_positive,
-    check_positive_int,
-    clamp_to_bounds,
-    resolve_bounds,
-    value_range,
-    working_copy,
-)
+from .transforms import Bounds, check_positive, clamp_to_bounds, resolve_bounds, value_range, working_copy
 
 OPTIMIZERS = ("adam", "lbfgs")
 
@@ -86,7 +78,7 @@ def feature_inversion(model: nn.Module, x: ArrayLike, layer: str, *, num_iterati
     """
     from tqdm.auto import tqdm
 
-    num_iterations = check_positive_int(num_iterations, "num_iterations")
+    num_iterations = check_int(num_iterations, "num_iterations")
     check_choice(optimizer, "optimizer", OPTIMIZERS)
     if learning_rate is None:
         learning_rate = 0.02 if optimizer == "adam" else 1.0

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import write_image
+from ..ops._checks import check_int
 
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
@@ -241,12 +242,6 @@ def _check_color(color, name: str) -> Color:
     return c
 
 
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # --------------------------------------------------------------------------- pictures in
 
 def _to_rgb8(image, name: str, cmap: str | None, normalize: bool) -> np.ndarray:
@@ -403,11 +398,11 @@ def image_grid(images, *, ncols: int | None = None, labels: Sequence[str] | None
     Raises:
         ValueError: no pictures, bad shapes, ``ncols``/``scale`` < 1, ``pad`` < 0, wrong number of labels.
     """
-    pictures = [_enlarge(im, _check_positive_int(scale, "scale"))
+    pictures = [_enlarge(im, check_int(scale, "scale"))
                 for im in as_rgb8_list(images, cmap=cmap, normalize=normalize)]
     n = len(pictures)
-    ncols = math.ceil(math.sqrt(n)) if ncols is None else min(_check_positive_int(ncols, "ncols"), n)
-    _check_positive_int(pad, "pad", minimum=0)
+    ncols = math.ceil(math.sqrt(n)) if ncols is None else min(check_int(ncols, "ncols"), n)
+    check_int(pad, "pad", minimum=0)
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels must have one entry per picture ({n}), got {len(labels)}")
     rows = [pictures[i:i + ncols] for i in range(0, n, ncols)]
@@ -444,7 +439,7 @@ def labelled_panel(columns: Sequence[tuple[str, object]], *, row_labels: Sequenc
             raise ValueError(f"columns[{i}] must be a (title, images) pair, got {type(column).__name__}")
         title, images = column
         titles.append(str(title))
-        stacks.append([_enlarge(im, _check_positive_int(scale, "scale"))
+        stacks.append([_enlarge(im, check_int(scale, "scale"))
                        for im in as_rgb8_list(images, cmap=cmap, normalize=normalize, name=f"columns[{i}] images")])
     lengths = {len(s) for s in stacks}
     if len(lengths) != 1:
@@ -452,7 +447,7 @@ def labelled_panel(columns: Sequence[tuple[str, object]], *, row_labels: Sequenc
     n = lengths.pop()
     if row_labels is not None and len(row_labels) != n:
         raise ValueError(f"row_labels must have one entry per row ({n}), got {len(row_labels)}")
-    _check_positive_int(pad, "pad", minimum=0)
+    check_int(pad, "pad", minimum=0)
     if fit:
         height = max(im.shape[0] for stack in stacks for im in stack)
         width = max(im.shape[1] for stack in stacks for im in stack)
@@ -518,7 +513,7 @@ def heatmap_overlay(image, heat, *, cmap: str | None = None, alpha: float = 0.5,
     cmap = cmap or ("diverging" if symmetric else "inferno")
     background = _check_color(background, "background")
     lo, hi = value_range(heat, vmin, vmax, symmetric)
-    scale = _check_positive_int(scale, "scale")
+    scale = check_int(scale, "scale")
     picture = _enlarge(picture, scale)
     height, width = picture.shape[:2]
     colors = colorize(_resize_float(heat, height, width), cmap, lo, hi)
@@ -584,8 +579,8 @@ def thumbnail_scatter(points, thumbs, *, size: int = 1024, thumb_size: int | Non
         raise ValueError(f"thumbs must have one picture per point ({n}), got {len(pictures)}")
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels must have one entry per point ({n}), got {len(labels)}")
-    size = _check_positive_int(size, "size", minimum=32)
-    thumb_size = max(4, size // 16) if thumb_size is None else _check_positive_int(thumb_size, "thumb_size", minimum=2)
+    size = check_int(size, "size", minimum=32)
+    thumb_size = max(4, size // 16) if thumb_size is None else check_int(thumb_size, "thumb_size", minimum=2)
     if thumb_size * 2 > size:
         raise ValueError(f"thumb_size ({thumb_size}) must be at most half of size ({size})")
     background = _check_color(background, "background")

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ops._checks import check_choice, check_non_negative
+from ..ops._checks import check_choice, check_int, check_non_negative
 from ._common import ArrayLike, as_batch, class_scores, model_device, model_guard, resolve_targets, to_numpy
-from .transforms import Bounds, check_positive_int, resolve_bounds, value_range, working_copy
+from .transforms import Bounds, resolve_bounds, value_range, working_copy
 
 Target = int | Sequence[int] | torch.Tensor | np.ndarray | None
 MAGNITUDES = ("abs", "square")
@@ -107,7 +107,7 @@ def smoothgrad(model: nn.Module, x: ArrayLike, target: Target = None, *, samples
     """
     from tqdm.auto import tqdm
 
-    samples = check_positive_int(samples, "samples")
+    samples = check_int(samples, "samples")
     noise_level = check_non_negative(noise_level, "noise_level")
     check_choice(magnitude, "magnitude", MAGNITUDES)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops._checks import check_int
+
 Bounds = tuple[object, object]
 
 # Square root of the colour covariance of natural (ImageNet) RGB pictures, columns normalised to a
@@ -35,20 +37,6 @@ _COLOR_CORRELATION = _COLOR_CORRELATION / _COLOR_CORRELATION.norm(dim=0).max()
 
 # ---------------------------------------------------------------------------------------------
 # argument checks shared by the methods of pyfast.explain
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """``value`` as an int >= 1. Raises ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def check_non_negative_int(value: object, name: str) -> int:
-    """``value`` as an int >= 0. Raises ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
 
 
 def check_positive(value: object, name: str) -> float:
@@ -172,7 +160,7 @@ class Pad:
     space; "constant" fills with ``value``)."""
 
     def __init__(self, width: int, mode: str = "reflect", value: float = 0.0) -> None:
-        self.width = check_non_negative_int(width, "width")
+        self.width = check_int(width, "width", minimum=0)
         self.mode, self.value = mode, value
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -188,7 +176,7 @@ class Jitter:
     without wrap-around); images not larger than ``d`` are returned unchanged."""
 
     def __init__(self, d: int) -> None:
-        self.d = check_positive_int(d, "d")
+        self.d = check_int(d, "d")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         h, w = x.shape[2:]

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops._checks import check_int
+
 # Sizes of the first feature map the generator draws (and the discriminator's last one).
 _BASE_SIZES = (4, 5, 6, 7)
 
@@ -31,12 +33,6 @@ def spatial_layout(image_size: int) -> tuple[int, int]:
         if base in _BASE_SIZES and doublings >= 2:
             return base, doublings
     raise ValueError(f"image_size must be 4..7 times a power of two >= 4 (e.g. 28, 32, 64), got {image_size!r}")
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -65,7 +61,9 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 28, width: int = 32) -> None:
         super().__init__()
-        _check_positive(latent_dim=latent_dim, channels=channels, width=width)
+        check_int(latent_dim, "latent_dim")
+        check_int(channels, "channels")
+        check_int(width, "width")
         base, doublings = spatial_layout(image_size)
         self.latent_dim, self.channels, self.image_size, self.width = latent_dim, channels, image_size, width
         hidden = width * 2 ** (doublings - 1)
@@ -103,7 +101,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, channels: int = 1, image_size: int = 28, width: int = 32) -> None:
         super().__init__()
-        _check_positive(channels=channels, width=width)
+        check_int(channels, "channels")
+        check_int(width, "width")
         base, doublings = spatial_layout(image_size)
         self.channels, self.image_size, self.width = channels, image_size, width
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]

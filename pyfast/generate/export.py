@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..onnx.export import DEFAULT_OPSET, write_onnx
+from ..ops._checks import check_int
 from ..runtime import Engine
 from .dcgan import to_unit_range
 
@@ -174,11 +175,6 @@ def _latent_engine(model: str | os.PathLike | Engine, task: str, providers: str)
     return engine
 
 
-def _check_count(name: str, value: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
@@ -188,8 +184,8 @@ def _decode(engine: Engine, z: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def _sample(model, task: str, n: int, seed: int, providers: str, batch_size: int) -> np.ndarray:
-    _check_count("n", n)
-    _check_count("batch_size", batch_size)
+    check_int(n, "n")
+    check_int(batch_size, "batch_size")
     engine = _latent_engine(model, task, providers)
     dim = int(engine.metadata["pyfast.latent_dim"])
     z = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
@@ -250,7 +246,7 @@ def interpolate_onnx(model: str | os.PathLike | Engine, rows: int = 8, steps: in
     Raises:
         ValueError: rows < 1, steps < 2, or the model is neither export (or not ``task``).
     """
-    _check_count("rows", rows)
+    check_int(rows, "rows")
     if not isinstance(steps, (int, np.integer)) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
     if task is not None:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import MaskedConv2d
+from ..ops._checks import check_int
 from ..ops._dispatch import dlpack, kernel_for, stream_of
 
 SAMPLING_METHODS = ("cached", "naive")
@@ -52,18 +53,12 @@ class _ResidualBlock(nn.Module):
         return h + self.expand(F.relu(t))
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _image_size(value: object, name: str = "image_size") -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
         raise ValueError(f"{name} must be an int or a pair (H, W) of positive ints, got {value!r}")
-    return _positive_int(value[0], name), _positive_int(value[1], name)
+    return check_int(value[0], name), check_int(value[1], name)
 
 
 class PixelCNN(nn.Module):
@@ -88,7 +83,7 @@ class PixelCNN(nn.Module):
 
     def __init__(self, channels: int = 64, n_blocks: int = 5, levels: int = 2, image_size: int | tuple[int, int] = 28) -> None:
         super().__init__()
-        _positive_int(channels, "channels")
+        check_int(channels, "channels")
         if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
             raise ValueError(f"n_blocks must be an integer >= 0, got {n_blocks!r}")
         if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= 256:
@@ -163,7 +158,7 @@ class PixelCNN(nn.Module):
         Raises:
             ValueError: bad ``n``, ``method`` or ``image_size``.
         """
-        _positive_int(n, "n")
+        check_int(n, "n")
         if method not in SAMPLING_METHODS:
             raise ValueError(f"method must be one of {SAMPLING_METHODS}, got {method!r}")
         height, width = self.image_size if image_size is None else _image_size(image_size)

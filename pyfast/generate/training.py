@@ -27,6 +27,7 @@ from torch import nn
 from .._torch_files import load_torch_file
 from ..data import write_image
 from ..data.digits import load_dataset
+from ..ops._checks import check_int
 from .dcgan import Discriminator, Generator, discriminator_loss, generator_loss, to_unit_range
 from .vae import VAE, elbo_terms
 
@@ -189,9 +190,7 @@ def _check_config(cfg: GenTrainConfig) -> None:
     if cfg.variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {cfg.variant!r}")
     for name in ("batch_size", "epochs", "train_size", "grid_size"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(getattr(cfg, name), name)
     if cfg.steps is not None and cfg.steps < 1:
         raise ValueError(f"steps must be >= 1, got {cfg.steps}")
     if cfg.lr is not None and not 0 < cfg.lr < math.inf:

@@ -20,11 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+from ..ops._checks import check_int
 
 
 class VAE(nn.Module):
@@ -47,7 +43,11 @@ class VAE(nn.Module):
     def __init__(self, channels: int = 1, image_size: int = 28, latent_dim: int = 16, width: int = 16,
                  hidden: int = 128) -> None:
         super().__init__()
-        _check_positive(channels=channels, image_size=image_size, latent_dim=latent_dim, width=width, hidden=hidden)
+        check_int(channels, "channels")
+        check_int(image_size, "image_size")
+        check_int(latent_dim, "latent_dim")
+        check_int(width, "width")
+        check_int(hidden, "hidden")
         if image_size % 4 or image_size < 8:
             raise ValueError(f"image_size must be a multiple of 4 and >= 8, got {image_size}")
         self.channels, self.image_size, self.latent_dim, self.width, self.hidden = channels, image_size, latent_dim, width, hidden
@@ -108,7 +108,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images (N, C, H, W) in [0, 1]: decoder means at z ~ N(0, I)."""
-        _check_positive(n=n)
+        check_int(n, "n")
         device = next(self.parameters()).device
         return self.decode(torch.randn(n, self.latent_dim, generator=generator, device=device))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -40,3 +41,15 @@ def check_non_negative(value: object, name: str) -> float:
     if not (number >= 0.0 and number != float("inf")):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return number
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int`` >= ``minimum`` (numpy integers accepted, bools not).
+
+    Raises:
+        ValueError: naming ``name`` and what it got.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
