@@ -30,6 +30,7 @@ from ..onnx.export import DEFAULT_OPSET, write_onnx
 from ..ops._checks import check_int
 from ..runtime import Engine
 from .dcgan import to_unit_range
+from .training import to_uint8
 
 VERIFY_BATCHES = (1, 3)
 TOLERANCE = 1e-4  # max abs error of ONNX Runtime vs PyTorch on [0, 1] images / logits
@@ -175,10 +176,6 @@ def _latent_engine(model: str | os.PathLike | Engine, task: str, providers: str)
     return engine
 
 
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-    return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-
-
 def _decode(engine: Engine, z: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate([engine.run(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
 
@@ -189,7 +186,7 @@ def _sample(model, task: str, n: int, seed: int, providers: str, batch_size: int
     engine = _latent_engine(model, task, providers)
     dim = int(engine.metadata["pyfast.latent_dim"])
     z = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
-    return _to_uint8(_decode(engine, z, batch_size))
+    return to_uint8(_decode(engine, z, batch_size))
 
 
 def sample_dcgan_onnx(model: str | os.PathLike | Engine, n: int = 64, seed: int = 0, providers: str = "auto",
@@ -259,4 +256,4 @@ def interpolate_onnx(model: str | os.PathLike | Engine, rows: int = 8, steps: in
     dim = int(engine.metadata["pyfast.latent_dim"])
     ends = np.random.default_rng(seed).standard_normal((2, rows, dim), dtype=np.float32)
     z = slerp(ends[0], ends[1], np.linspace(0.0, 1.0, steps)).reshape(rows * steps, dim)
-    return _to_uint8(_decode(engine, z, 256))
+    return to_uint8(_decode(engine, z, 256))

@@ -89,9 +89,11 @@ def save_grid(path: str | os.PathLike, images: np.ndarray, nrow: int = 8) -> Pat
     return write_image(path, image_grid(images, nrow))
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Float images (N, C, H, W) in [0, 1] -> uint8 numpy (rounded, clipped)."""
-    return (images.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Float images in [0, 1] (a tensor or an array, any layout) -> uint8 numpy (rounded, clipped)."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().float().cpu().numpy()
+    return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- saved models
