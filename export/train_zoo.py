@@ -7,6 +7,7 @@ it. Reproduce with
 
     python export/train_zoo.py            # both styles, in turn
     python export/train_zoo.py --only mosaic
+    python export/train_zoo.py --export-only   # the ONNX files again, from the shipped weights
 
 CPU time on the 2-core reference machine: see the "trained" line in zoo.json.
 """
@@ -58,14 +59,23 @@ def train_one(name: str, steps: int, out_dir: Path) -> dict:
     }
 
 
+def export_one(name: str) -> None:
+    """Re-exports a shipped style's ONNX file from its weights (after a change to the export)."""
+    print(export_style(load_checkpoint(ZOO / f"{name}.pth"), ZOO / f"{name}.onnx", style=name).summary())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the shipped style models.")
     parser.add_argument("--only", choices=sorted(RECIPES), help="train one style")
+    parser.add_argument("--export-only", action="store_true", help="re-export the shipped weights to ONNX, no training")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--runs", default="runs/zoo", help="training outputs (checkpoints, previews)")
     args = parser.parse_args()
     index_path = ZOO / "zoo.json"
     for name in [args.only] if args.only else list(RECIPES):
+        if args.export_only:
+            export_one(name)
+            continue
         entry = train_one(name, args.steps, Path(args.runs))
         # Re-read the index just before writing: other styles may be training in parallel.
         entries = {e["name"]: e for e in json.loads(index_path.read_text())} if index_path.exists() else {}

@@ -118,7 +118,7 @@ def _cmd_export_style(args: argparse.Namespace) -> int:
 
     model, name = _load_style_model(args.model)
     report = export_style(model, args.output, style=args.name or name, opset=args.opset, fp16=args.fp16,
-                          verify=not args.no_verify)
+                          verify=not args.no_verify, rewrite=not args.no_rewrite)
     print(report.summary())
     return 0
 
@@ -288,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     export_style_parser.add_argument("--fp16", action="store_true", help="compute in float16 (inputs/outputs stay float32)")
     export_style_parser.add_argument("--name", help="style name stored in the metadata")
     export_style_parser.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime check")
+    export_style_parser.add_argument(
+        "--no-rewrite", action="store_true",
+        help="export the layers as written (default: the 9x9 output convolution as an exact stride-2 "
+             "convolution + depth-to-space, about 2.5x faster in ONNX Runtime on CPU)")
     export_style_parser.set_defaults(run=_cmd_export_style)
     add_export_triton(targets)
 

@@ -61,6 +61,17 @@ def test_export_prints_the_parity_error(model_files, capsys):
     assert "max abs error on the 0-255 scale" in out and "97x131" in out
 
 
+@pytest.mark.parametrize("flags, graph", [([], "depth-to-space"), (["--no-rewrite"], "as written")])
+def test_export_rewrites_the_output_convolution_unless_told_not_to(model_files, flags, graph):
+    import onnx
+
+    path = model_files / f"graph{len(flags)}.onnx"
+    assert main(["export", "style", str(model_files / "tiny.pth"), "-o", str(path), *flags]) == 0
+    proto = onnx.load(str(path))
+    assert graph in {p.key: p.value for p in proto.metadata_props}["pyfast.graph"]
+    assert any(n.op_type == "DepthToSpace" for n in proto.graph.node) == (not flags)
+
+
 def test_stylize_folder_keeps_layout_sizes_and_alpha(model_files, photos, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["stylize", str(photos), "-m", str(model_files / "tiny.onnx"), "-o", str(out), "--no-progress"]) == 0

@@ -15,6 +15,7 @@ import torch
 from .. import __version__
 from ..models.transformer import TransformerNet
 from .fp16 import convert_to_float16
+from .rewrites import optimize_for_export
 
 DEFAULT_OPSET = 19  # the half-width model ran 7 % faster than at opset 17 in ONNX Runtime 1.32 CPU (bench/RESULTS.md)
 # Sizes the export is verified at: none equal to the export size, odd ones included.
@@ -81,13 +82,17 @@ def export_style(
     fp16: bool = False,
     export_size: tuple[int, int] = (256, 256),
     verify: bool = True,
+    rewrite: bool = True,
 ) -> ExportReport:
     """Exports ``model`` to ONNX with dynamic batch, height and width, then verifies it.
 
     The graph takes ``input`` (N, 3, H, W) float32 RGB 0-255 and returns ``output``
     of the same shape; ``fp16`` computes in float16 inside (I/O stay float32).
     Verification runs ONNX Runtime at sizes other than ``export_size`` and
-    compares with PyTorch.
+    compares with PyTorch. ``rewrite`` exports the exact, faster form of the
+    layers (:func:`pyfast.onnx.rewrites.optimize_for_export`: the 3-channel output
+    convolution as a stride-2 convolution + depth-to-space); verification compares
+    with the original model either way.
 
     Raises:
         ValueError: opset below 13, or the exported model disagrees with PyTorch
@@ -102,14 +107,17 @@ def export_style(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (dummy,), buffer, input_names=["input"], output_names=["output"], opset_version=opset,
+            optimize_for_export(model) if rewrite else model, (dummy,), buffer, input_names=["input"], output_names=["output"], opset_version=opset,
             dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}},
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
     if fp16:
         proto = convert_to_float16(proto)
-    metadata = style_metadata(model, style) | {"pyfast.precision": "float16" if fp16 else "float32"}
+    metadata = style_metadata(model, style) | {
+        "pyfast.precision": "float16" if fp16 else "float32",
+        "pyfast.graph": "output convolution as stride-2 convolution + depth-to-space" if rewrite else "as written",
+    }
     write_onnx(proto, path, metadata, doc=f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)")
     report = ExportReport(path, opset, fp16, metadata)
     if verify:

@@ -12,8 +12,10 @@ def test_inference_suite_quick():
         (m, s) for m in ("full", "half") for s in ("64x64", "96x80")
     }
     assert all(r["fps"] > 0 for r in report["results"])
+    assert [s["size"] for s in report["student"]] == ["64x64", "96x80"]
+    assert all(s["speedup"] == s["full_ms"] / s["half_ms"] > 0 for s in report["student"])
     text = format_inference_report(report)
-    assert "| half  | 96x80" in text and "x)" in text
+    assert "| half  | 96x80" in text and "x)" in text and "the two sessions alternating" in text
 
 
 def test_training_suite_small():
