@@ -41,6 +41,16 @@ for width in (1.0, 0.5):
     by_op = collections.Counter()
     for (_, op), value in ms.items():
         by_op[op] += value
+    groups = collections.Counter()
+    for (node, op), value in ms.items():
+        layer = node.split("/")[1] if node.startswith("/") else ""
+        if op != "Conv":
+            groups["not convolutions"] += value
+        elif layer.startswith("res"):
+            groups["residual-block convs"] += value
+        else:
+            groups[f"{layer} conv"] += value
+    print(f"width {width}: " + ", ".join(f"{name} {value:.1f}" for name, value in sorted(groups.items())))
     print(f"width {width}{'' if rewrite else ' (no rewrite)'}: all nodes {sum(ms.values()):.1f} ms; by op: "
           + ", ".join(f"{op} {value:.1f}" for op, value in by_op.most_common()))
     for (node, op), value in sorted(ms.items(), key=lambda item: -item[1])[:20]:
