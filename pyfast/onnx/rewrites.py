@@ -31,8 +31,8 @@ class PhaseConvLayer(nn.Module):
     arithmetic grows by ((k+s-1)/k)^2 but a 3-channel output convolution fills
     ONNX Runtime's 16-channel blocks instead of wasting 13 of 16: for
     TransformerNet's 9 x 9 output layer at 640 x 480 this took ONNX Runtime from
-    59.5 to 24.4 ms (16 -> 3 channels) and 118.6 to 45.3 ms (32 -> 3) with s = 2
-    (``bench/scripts/phase_output_conv.py``).
+    62.3 to 24.1 ms (16 -> 3 channels) and 123.6 to 43.9 ms (32 -> 3) with s = 2
+    (``bench/scripts/phase_output_conv.py``, bench/RESULTS.md).
 
     Args:
         layer: the ConvLayer to replace (stride 1, odd kernel).
