@@ -103,11 +103,12 @@ def export_style(
     path = Path(path)
     model = model.eval().float().cpu()
     dummy = torch.rand(1, 3, *export_size) * 255
+    exported, rewrites = optimize_for_export(model) if rewrite else (model, [])
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            optimize_for_export(model) if rewrite else model, (dummy,), buffer, input_names=["input"], output_names=["output"], opset_version=opset,
+            exported, (dummy,), buffer, input_names=["input"], output_names=["output"], opset_version=opset,
             dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}},
             dynamo=False,
         )
@@ -116,7 +117,7 @@ def export_style(
         proto = convert_to_float16(proto)
     metadata = style_metadata(model, style) | {
         "pyfast.precision": "float16" if fp16 else "float32",
-        "pyfast.graph": "output convolution as stride-2 convolution + depth-to-space" if rewrite else "as written",
+        "pyfast.graph": "; ".join(rewrites) or "as written",
     }
     write_onnx(proto, path, metadata, doc=f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)")
     report = ExportReport(path, opset, fp16, metadata)

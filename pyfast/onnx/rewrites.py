@@ -71,10 +71,17 @@ class PhaseConvLayer(nn.Module):
         return y[..., :h, :w]
 
 
-def optimize_for_export(model: TransformerNet) -> TransformerNet:
-    """A copy of ``model`` whose output convolution (3 channels) is a stride-2
-    :class:`PhaseConvLayer`: the same function, faster in ONNX Runtime."""
+def optimize_for_export(model: TransformerNet) -> tuple[TransformerNet, list[str]]:
+    """A copy of ``model`` in the form ONNX Runtime runs faster, and what was rewritten.
+
+    The output convolution (3 channels) becomes a stride-2 :class:`PhaseConvLayer`;
+    the copy computes the same function. Returns (copy, descriptions of the rewrites
+    applied), the list empty when none applied (a model whose layers differ).
+    """
     model = copy.deepcopy(model)
-    if isinstance(model.deconv3, ConvLayer) and 4 * model.deconv3.conv2d.out_channels <= _OUTPUT_BLOCK:
-        model.deconv3 = PhaseConvLayer(model.deconv3, stride=2)
-    return model
+    applied = []
+    layer = getattr(model, "deconv3", None)
+    if isinstance(layer, ConvLayer) and layer.conv2d.stride == (1, 1) and 4 * layer.conv2d.out_channels <= _OUTPUT_BLOCK:
+        model.deconv3 = PhaseConvLayer(layer, stride=2)
+        applied.append("output convolution as stride-2 convolution + depth-to-space")
+    return model, applied

@@ -49,12 +49,20 @@ def test_optimized_copy_computes_the_same_function_and_leaves_the_model_alone(si
     torch.manual_seed(1)
     model = TransformerNet(width=0.25).double().eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    optimized = optimize_for_export(model)
+    optimized, applied = optimize_for_export(model)
+    assert applied == ["output convolution as stride-2 convolution + depth-to-space"]
     assert isinstance(optimized.deconv3, PhaseConvLayer) and isinstance(model.deconv3, ConvLayer)
     x = torch.rand(2, 3, *size, dtype=torch.float64) * 255
     with torch.no_grad():
         torch.testing.assert_close(optimized(x), model(x), rtol=0, atol=1e-9)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_model_without_a_thin_stride_1_output_layer_is_copied_unchanged():
+    model = TransformerNet(width=0.25)
+    model.deconv3 = ConvLayer(8, 3, kernel_size=9, stride=2)
+    optimized, applied = optimize_for_export(model)
+    assert applied == [] and optimized is not model and isinstance(optimized.deconv3, ConvLayer)
 
 
 def _ops(path) -> set[str]:
