@@ -78,7 +78,7 @@ def run_inference_suite(device: str = "cpu", quick: bool = False, progress: bool
     for model_name, width in WIDTHS.items():
         torch.manual_seed(0)
         models[model_name] = TransformerNet(width=width).eval()
-        for _, _, fp16 in backends:
+        for fp16 in {fp16 for _, _, fp16 in backends}:  # CUDA fp16 and TensorRT share one file
             path = workdir / f"{model_name}{'_fp16' if fp16 else ''}.onnx"
             onnx_paths[model_name, fp16] = export_style(models[model_name], path, fp16=fp16, verify=False).path
     jobs = [(m, s) for m in WIDTHS for s in sizes]

@@ -22,7 +22,7 @@ def test_phase_conv_equals_the_layer_at_random_shapes(seed):
     stride = 2 + seed % 3
     c_in, c_out = (int(v) for v in torch.randint(1, 9, (2,), generator=g))
     layer = _random_layer(c_in, c_out, kernel, seed)
-    low = kernel // 2 + stride  # the smallest size whose far-side reflection is defined
+    low = kernel // 2 + stride  # the smallest size the far-side reflection allows
     h, w = (int(v) for v in torch.randint(low, 40, (2,), generator=g))
     x = torch.randn(2, c_in, h, w, dtype=torch.float64, generator=g)
     phased = PhaseConvLayer(layer, stride=stride)
@@ -33,8 +33,22 @@ def test_phase_conv_equals_the_layer_at_random_shapes(seed):
     assert phased.weight.shape == (c_out * stride**2, c_in, kernel + stride - 1, kernel + stride - 1)
 
 
+@pytest.mark.parametrize("size", [(6, 6), (6, 7), (7, 6), (7, 9), (8, 8), (33, 47), (64, 81)])
+def test_phase_conv_equals_transformer_nets_output_layer_at_small_and_odd_sizes(size):
+    layer = _random_layer(16, 3, 9, seed=7)
+    x = torch.randn(1, 16, *size, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(PhaseConvLayer(layer, stride=2)(x), layer(x), rtol=0, atol=1e-12)
+
+
+def test_phase_conv_names_its_minimum_size():
+    with pytest.raises(ValueError, match="at least 6x6, got 5x9"):
+        PhaseConvLayer(_random_layer(16, 3, 9, seed=0), stride=2)(torch.randn(1, 16, 5, 9, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("conv", [dict(kernel_size=3, stride=2), dict(kernel_size=4, stride=1)])
 def test_phase_conv_refuses_layers_it_cannot_reproduce(conv):
+    assert not PhaseConvLayer.supports(ConvLayer(4, 3, **conv))
     with pytest.raises(ValueError, match="stride-1, odd square"):
         PhaseConvLayer(ConvLayer(4, 3, **conv))
 
@@ -58,11 +72,13 @@ def test_optimized_copy_computes_the_same_function_and_leaves_the_model_alone(si
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_a_model_without_a_thin_stride_1_output_layer_is_copied_unchanged():
+@pytest.mark.parametrize("layer", [ConvLayer(8, 3, kernel_size=9, stride=2), ConvLayer(8, 3, kernel_size=8, stride=1),
+                                   ConvLayer(8, 16, kernel_size=9, stride=1), torch.nn.Conv2d(8, 3, 9)])
+def test_a_model_without_a_rewritable_output_layer_is_copied_unchanged(layer):
     model = TransformerNet(width=0.25)
-    model.deconv3 = ConvLayer(8, 3, kernel_size=9, stride=2)
+    model.deconv3 = layer
     optimized, applied = optimize_for_export(model)
-    assert applied == [] and optimized is not model and isinstance(optimized.deconv3, ConvLayer)
+    assert applied == [] and optimized is not model and type(optimized.deconv3) is type(layer)
 
 
 def _ops(path) -> set[str]:
