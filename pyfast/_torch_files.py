@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ._errors import first_line
+
 
 def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                     what: str = "file") -> object:
@@ -34,19 +36,13 @@ def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = 
         if not _looks_like_torch_file(path):
             raise ValueError(f"{path} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle)") from None
         raise ValueError(f"{path} cannot be loaded with weights_only=True: it holds Python objects, not just "
-                         f"tensors (a pickled whole model?); save model.state_dict() instead ({first_line(exc)})") from None
+                         f"tensors (a pickled whole model?); save model.state_dict() instead ({first_line(exc, 160, typed=True)})") from None
     except Exception as exc:  # zip, EOF and torch errors of files that are not checkpoints
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({first_line(exc)})") from None
-
-
-def first_line(exc: BaseException, limit: int = 160) -> str:
-    """The exception's type and the first non-empty line of its message, at most ``limit`` characters."""
-    line = next((text.strip() for text in str(exc).splitlines() if text.strip()), "")
-    return f"{type(exc).__name__}: {line[:limit]}" if line else type(exc).__name__
+        raise ValueError(f"{path} is not a PyTorch checkpoint ({first_line(exc, 160, typed=True)})") from None
 
 
 def _looks_like_torch_file(path: Path) -> bool:
     """A torch.save zip archive, or a legacy pickle (starts with the PROTO opcode)."""
     with open(path, "rb") as handle:
-        head = handle.read(2)
-    return zipfile.is_zipfile(path) or head[:1] == b"\x80"
+        head = handle.read(1)
+    return zipfile.is_zipfile(path) or head == b"\x80"

@@ -104,10 +104,10 @@ def _load_style_model(spec: str):
     from pathlib import Path
 
     from .style import load_checkpoint
-    from .zoo import get_style
+    from .zoo import get_style, names_a_file
 
-    path = Path(spec)
-    if path.suffix.lower() in (".pth", ".pt") or path.is_file() or len(path.parts) > 1:
+    if names_a_file(spec, (".pth", ".pt")):
+        path = Path(spec)
         return load_checkpoint(path), path.stem
     entry = get_style(spec)
     return load_checkpoint(entry.weights), entry.name

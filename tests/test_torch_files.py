@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pyfast._torch_files import first_line, load_torch_file
+from pyfast._torch_files import load_torch_file
 
 
 def test_loads_a_state_dict_without_running_code(tmp_path):
@@ -33,9 +33,3 @@ def test_pickled_objects_are_refused_with_advice(tmp_path):
 def test_a_missing_file_is_named_as_the_caller_asks(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such checkpoint: .*gone.pt"):
         load_torch_file(tmp_path / "gone.pt", what="checkpoint")
-
-
-def test_first_line_copes_with_empty_and_multiline_messages():
-    assert first_line(EOFError()) == "EOFError"
-    assert first_line(RuntimeError("\n  first\nsecond")) == "RuntimeError: first"
-    assert len(first_line(ValueError("x" * 500), limit=10)) == len("ValueError: ") + 10

@@ -343,21 +343,20 @@ def _cmd_style(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------- activation tools
-def _gallery(args: argparse.Namespace, spec, items: Sequence[str], count: int) -> tuple[object, np.ndarray | None, list[np.ndarray]]:
-    """A model-space gallery batch, its labels when known (generated pictures) and the pictures."""
+def _gallery(args: argparse.Namespace, spec, items: Sequence[str], count: int) -> tuple[object, np.ndarray | None]:
+    """A model-space gallery batch and its labels when known (generated pictures)."""
     if items:
         from ..data.images import read_image
 
         paths = _picture_paths(items)
-        pictures = [read_image(p).rgb for p in paths]
-        return _batches(spec, pictures), None, pictures
+        return _batches(spec, [read_image(p).rgb for p in paths]), None
     if args.model is not None:
         raise UsageError("give a folder of pictures when using your own --model")
     from ..data.glyphs import make_glyphs
 
     size = spec.preprocessing.size[0] if spec.preprocessing.size else 64
     images, labels = make_glyphs(count, size=size, seed=args.seed + 1000)
-    return spec.preprocessing.images_to_batch(list(images)), labels, list(images)
+    return spec.preprocessing.images_to_batch(list(images)), labels
 
 
 def _cmd_activations(args: argparse.Namespace) -> int:
@@ -377,7 +376,7 @@ def _cmd_patches(args: argparse.Namespace) -> int:
     from .activations import patches_grid, top_activating_patches
 
     spec = _load_spec(args)
-    x, _, _ = _gallery(args, spec, args.images, args.count)
+    x, _ = _gallery(args, spec, args.images, args.count)
     result = top_activating_patches(spec.module, x, spec.layer(args.layer), k=args.k, channels=args.channels,
                                     preprocessing=spec.preprocessing, progress=not args.no_progress)
     print(f"receptive field of {args.layer}: {result.field}")
@@ -393,7 +392,7 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     pictures, names = _pictures(args, spec, default_count=4)
     queries = _batches(spec, pictures)
-    gallery, _, _ = _gallery(args, spec, args.gallery or [], args.count)
+    gallery, _ = _gallery(args, spec, args.gallery or [], args.count)
     gallery_pictures = pictures_as(spec, gallery)  # what the model saw: one size even when the files differ
     index, distance = feature_neighbours(spec.module, queries, gallery, spec.layer(args.layer), k=args.k,
                                          metric=args.metric, progress=not args.no_progress)
@@ -410,7 +409,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from .activations import embed_2d, extract_features
 
     spec = _load_spec(args)
-    x, labels, _ = _gallery(args, spec, args.images, args.count)
+    x, labels = _gallery(args, spec, args.images, args.count)
     features = extract_features(spec.module, x, spec.layer(args.layer), pooling=args.pooling,
                                 progress=not args.no_progress)
     points = embed_2d(features, args.algorithm, seed=args.seed)

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._errors import first_line
 from .._torch_files import load_torch_file
 from ..models import classifier as glyphnet_module
 from ..models.registry import create_model, list_models
@@ -124,9 +125,8 @@ def _checked(spec: ModelSpec) -> ModelSpec:
         with model_guard(spec.module), torch.no_grad():
             spec.module(torch.zeros(shape))
     except (RuntimeError, ValueError) as exc:
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ValueError(f"{spec.name} cannot take input of shape {shape} (from --mean/--std/--size): "
-                         f"{first[:200]}") from None
+                         f"{first_line(exc)}") from None
     return spec
 
 

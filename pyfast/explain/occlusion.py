@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._errors import first_line
 from ..ops.occlusion import IntPair, OcclusionGrid, occlude, occlusion_heatmap
 from ._common import (
     ArrayLike,
@@ -99,7 +100,7 @@ def export_classifier(model: nn.Module, shape: Sequence[int], path: str | os.Pat
                               opset_version=opset, dynamic_axes={"input": {0: "batch"}, "scores": {0: "batch"}},
                               dynamo=False)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types
-        raise ValueError(f"the model could not be exported to ONNX: {str(exc).splitlines()[0][:300]}") from None
+        raise ValueError(f"the model could not be exported to ONNX: {first_line(exc, 300)}") from None
     return Path(path)
 
 

@@ -168,11 +168,12 @@ def export_pixelcnn(model, path: str | os.PathLike, image_shape: tuple[int, int,
 # ----------------------------------------------------------------------------- sampling
 
 
-def _latent_engine(model: str | os.PathLike | Engine, task: str, providers: str) -> Engine:
+def _latent_engine(model: str | os.PathLike | Engine, tasks: tuple[str, ...], providers: str) -> Engine:
+    """An Engine for ``model``, whose pyfast.task must be one of ``tasks``. Raises ValueError otherwise."""
     engine = model if isinstance(model, Engine) else Engine(model, providers=providers)
     found = engine.metadata.get("pyfast.task")
-    if found != task:
-        raise ValueError(f"{engine.path} is not a {task} model (its pyfast.task is {found!r})")
+    if found not in tasks:
+        raise ValueError(f"{engine.path} is not a {' or '.join(tasks)} model (its pyfast.task is {found!r})")
     return engine
 
 
@@ -183,7 +184,7 @@ def _decode(engine: Engine, z: np.ndarray, batch_size: int) -> np.ndarray:
 def _sample(model, task: str, n: int, seed: int, providers: str, batch_size: int) -> np.ndarray:
     check_int(n, "n")
     check_int(batch_size, "batch_size")
-    engine = _latent_engine(model, task, providers)
+    engine = _latent_engine(model, (task,), providers)
     dim = int(engine.metadata["pyfast.latent_dim"])
     z = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
     return to_uint8(_decode(engine, z, batch_size))
@@ -246,13 +247,7 @@ def interpolate_onnx(model: str | os.PathLike | Engine, rows: int = 8, steps: in
     check_int(rows, "rows")
     if not isinstance(steps, (int, np.integer)) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-    if task is not None:
-        engine = _latent_engine(model, task, providers)
-    else:
-        engine = model if isinstance(model, Engine) else Engine(model, providers=providers)
-        found = engine.metadata.get("pyfast.task")
-        if found not in (TASK_DCGAN, TASK_VAE):
-            raise ValueError(f"{engine.path} is neither a DCGAN generator nor a VAE decoder export (pyfast.task {found!r})")
+    engine = _latent_engine(model, (task,) if task else (TASK_DCGAN, TASK_VAE), providers)
     dim = int(engine.metadata["pyfast.latent_dim"])
     ends = np.random.default_rng(seed).standard_normal((2, rows, dim), dtype=np.float32)
     z = slerp(ends[0], ends[1], np.linspace(0.0, 1.0, steps)).reshape(rows * steps, dim)

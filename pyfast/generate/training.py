@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._errors import first_line
 from .._torch_files import load_torch_file
 from ..data import write_image
 from ..data.digits import load_dataset
@@ -160,7 +161,7 @@ def load_model(path: str | os.PathLike, kind: str | None = None, map_location: s
     try:
         model.load_state_dict(record["state"])
     except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit the model ({str(exc).splitlines()[0][:200]})") from None
+        raise ValueError(f"{path}: weights do not fit the model ({first_line(exc)})") from None
     return model.eval().to(map_location), {"kind": record["kind"], "config": record["config"], "data": record["data"]}
 
 

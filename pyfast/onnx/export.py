@@ -13,6 +13,7 @@ import onnx
 import torch
 
 from .. import __version__
+from .._errors import first_line
 from ..models.transformer import TransformerNet
 from .fp16 import convert_to_float16
 from .rewrites import optimize_for_export
@@ -136,7 +137,7 @@ def verify_style_export(model: TransformerNet, report: ExportReport, sizes=VERIF
     except RuntimeError as exc:  # a float16 model on a CPU-only onnxruntime may lack kernels
         if not report.fp16:
             raise
-        report.note = f"ONNX Runtime could not load it here ({str(exc).splitlines()[0][:160]})"
+        report.note = f"ONNX Runtime could not load it here ({first_line(exc, 160)})"
         return
     report.verified_with = engine.provider
     g = torch.Generator().manual_seed(0)

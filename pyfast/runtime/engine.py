@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._errors import first_line
+
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -99,7 +101,7 @@ class Engine:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=requested)
         except Exception as exc:  # onnxruntime raises its own exception types
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc, 300)
             if "INVALID_PROTOBUF" in message or "Protobuf parsing failed" in message or "INVALID_GRAPH" in message:
                 raise ValueError(f"{self.path} is not a valid ONNX model ({message[:200]})") from None
             raise RuntimeError(f"onnxruntime could not load {self.path}: {message[:300]}") from None

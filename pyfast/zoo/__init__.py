@@ -46,15 +46,22 @@ def get_style(name: str) -> StyleEntry:
     return styles[name]
 
 
+def names_a_file(spec: str, suffixes: tuple[str, ...]) -> bool:
+    """Whether a model argument means a file rather than a shipped model's name: it is a file,
+    ends in one of ``suffixes`` or has a folder in it. A bare name means the shipped model even
+    when a folder of that name is in the working directory."""
+    path = Path(spec)
+    return path.is_file() or path.suffix.lower() in suffixes or len(path.parts) > 1
+
+
 def resolve_model(spec: str) -> Path:
     """An ONNX file for ``spec``: a shipped model's name or a path to an .onnx file.
 
     Raises:
         FileNotFoundError: a path that does not exist. ValueError: neither a name nor a path.
     """
-    path = Path(spec)
-    if path.is_file():
-        return path
-    if path.suffix.lower() == ".onnx" or len(path.parts) > 1:
-        raise FileNotFoundError(f"no such model file: {path}")
-    return get_style(spec).onnx  # a bare name: shipped, even if a folder of that name is here
+    if not names_a_file(spec, (".onnx",)):
+        return get_style(spec).onnx
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"no such model file: {spec}")
+    return Path(spec)

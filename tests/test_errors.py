@@ -1,0 +1,13 @@
+from pyfast._errors import first_line
+
+
+def test_first_line_copes_with_empty_and_multiline_messages():
+    assert first_line(EOFError(), typed=True) == "EOFError"
+    assert first_line(RuntimeError("\n  first\nsecond"), typed=True) == "RuntimeError: first"
+    assert len(first_line(ValueError("x" * 500), limit=10, typed=True)) == len("ValueError: ") + 10
+
+
+def test_first_line_untyped_is_the_message_alone():
+    assert first_line(RuntimeError("\n  first\nsecond")) == "first"
+    assert first_line(RuntimeError("")) == "RuntimeError"  # an empty message: IndexError before
+    assert first_line(ValueError("x" * 500), limit=7) == "x" * 7
