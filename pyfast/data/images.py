@@ -27,14 +27,36 @@ class Image:
         return self.rgb.shape[0], self.rgb.shape[1]
 
 
+def _high_depth_gray_to_8bit(im):
+    """A 16-bit, 32-bit integer or float grayscale PIL image as 8-bit "L" (PIL's own
+    conversion clips every value above 255 to white). 16-bit data keeps its top 8 bits;
+    32-bit integer images are read as 16-bit data when they exceed 255; float images in
+    [0, 1] are scaled to 0..255, others clipped."""
+    from PIL import Image as PILImage
+
+    values = np.asarray(im)
+    if im.mode.startswith("I;16"):
+        values = values.astype(np.uint16) >> 8
+    elif im.mode == "I":
+        values = np.clip(values, 0, 65535) >> 8 if values.max(initial=0) > 255 else np.clip(values, 0, 255)
+    else:  # "F"
+        values = np.nan_to_num(values.astype(np.float64), nan=0.0)
+        values = np.clip(values * 255 if values.max(initial=0) <= 1.0 else values, 0, 255).round()
+    return PILImage.fromarray(values.astype(np.uint8), "L")
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
     """Reads an image file as RGB uint8; grayscale and palette images are converted, alpha kept.
+
+    The EXIF orientation is applied (a portrait photo comes out upright); 16-bit and
+    float grayscale images are scaled to 8 bits rather than clipped.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a decodable image, zero-size, or more than ``max_pixels`` pixels.
     """
     from PIL import Image as PILImage
+    from PIL import ImageOps
 
     path = Path(path)
     if not path.is_file():
@@ -51,6 +73,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                 if width == 0 or height == 0:
                     raise ValueError(f"{path}: image has zero size ({width}x{height})")
                 im.load()
+                im = ImageOps.exif_transpose(im)
+                if im.mode.startswith("I") or im.mode == "F":
+                    im = _high_depth_gray_to_8bit(im)
                 has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
                 rgba = im.convert("RGBA") if has_alpha else None
                 rgb = np.asarray((rgba or im).convert("RGB"), dtype=np.uint8)

@@ -54,3 +54,28 @@ def test_shipped_samples_and_painted_styles():
         img = paint(size=64)
         assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and img.std() > 20, name
         np.testing.assert_array_equal(img, paint(size=64))  # deterministic
+
+
+def test_high_depth_grayscale_is_scaled_not_clipped(tmp_path):
+    ramp = np.tile(np.arange(0, 65536, 257 * 3, dtype=np.uint16), (4, 1))  # 0, 771, ... as 16-bit
+    PILImage.fromarray(ramp).save(tmp_path / "g16.png")  # written as a 16-bit grayscale PNG
+    assert PILImage.open(tmp_path / "g16.png").mode.startswith("I")
+    np.testing.assert_array_equal(read_image(tmp_path / "g16.png").rgb[..., 1], ramp >> 8)
+    as_float = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    PILImage.fromarray(as_float, "F").save(tmp_path / "f.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif").rgb[..., 0], np.round(as_float * 255))
+    small = np.arange(12, dtype=np.int32).reshape(3, 4)
+    PILImage.fromarray(small, "I").save(tmp_path / "i.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "i.tif").rgb[..., 2], small)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    stored = np.zeros((40, 24, 3), np.uint8)
+    stored[:5] = 255  # a white band along the stored top edge
+    im = PILImage.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6  # the camera was turned: display rotated 90 degrees clockwise
+    im.save(tmp_path / "portrait.png", exif=exif)
+    upright = read_image(tmp_path / "portrait.png").rgb
+    assert upright.shape == (24, 40, 3)
+    assert upright[:, -5:].min() == 255 and upright[:, :-5].max() == 0  # the band is now on the right
