@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import replaced_on_success
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Decoded images above this many pixels are refused (decompression bombs, absurd inputs).
 MAX_PIXELS = 100_000_000
@@ -93,6 +95,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 92) -> Path:
     """Writes (H, W, 3) uint8 RGB (plus alpha for formats that keep it); creates parent folders.
+    A failed write leaves an existing file at ``path`` untouched.
 
     Raises:
         ValueError: unsupported file extension or bad array shape/dtype.
@@ -105,14 +108,14 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | No
         raise ValueError(f"unsupported image extension {suffix!r} for {path}; use one of {', '.join(IMAGE_SUFFIXES)}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     keeps_alpha = suffix in (".png", ".webp", ".tif", ".tiff")
     if alpha is not None and keeps_alpha:
         im = PILImage.fromarray(np.dstack([rgb, alpha]), "RGBA")
     else:
         im = PILImage.fromarray(rgb, "RGB")
     kwargs = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
-    im.save(path, **kwargs)
+    with replaced_on_success(path) as temporary:
+        im.save(temporary, **kwargs)
     return path
 
 

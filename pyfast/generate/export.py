@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..onnx.export import DEFAULT_OPSET, write_onnx
+from .._files import replaced_on_success
+from ..onnx.export import DEFAULT_OPSET, check_opset, write_onnx
 from ..ops._checks import check_int
 from ..runtime import Engine
 from .dcgan import to_unit_range
@@ -60,8 +61,7 @@ def _export(module, example, path: str | os.PathLike, task: str, input_name: str
     """Exports ``module`` (batch axis dynamic), adds metadata, checks, optionally verifies at VERIFY_BATCHES."""
     import onnx
 
-    if opset < 13:
-        raise ValueError(f"opset must be >= 13, got {opset}")
+    check_opset(opset)
     path = Path(path)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -71,21 +71,28 @@ def _export(module, example, path: str | os.PathLike, task: str, input_name: str
                           dynamo=False)
     proto = onnx.load_from_string(buffer.getvalue())
     metadata = {"pyfast.task": task, "pyfast.layout": "NCHW"} | metadata
-    write_onnx(proto, path, metadata)
-    report = GenExportReport(path, task, opset, metadata)
-    if verify:
-        engine = Engine(path, providers="cpu")
-        report.verified_with = engine.provider
-        generator = torch.Generator().manual_seed(0)
-        for batch in VERIFY_BATCHES:
-            x = make_input(batch, generator)
-            with torch.no_grad():
-                expected = module(x).numpy()
-            report.max_abs_error[batch] = float(np.max(np.abs(engine.run(x.numpy()) - expected)))
-        worst = max(report.max_abs_error.values())
-        if worst > TOLERANCE:
-            raise ValueError(f"exported {task} disagrees with PyTorch: max abs error {worst:.2e} > {TOLERANCE}")
+    with replaced_on_success(path) as temporary:  # an earlier file survives a failed verification
+        write_onnx(proto, temporary, metadata)
+        report = GenExportReport(temporary, task, opset, metadata)
+        if verify:
+            _verify(module, report, make_input)
+    report.path = path
     return report
+
+
+def _verify(module, report: GenExportReport, make_input) -> None:
+    """ONNX Runtime against ``module`` at VERIFY_BATCHES; raises ValueError beyond TOLERANCE."""
+    engine = Engine(report.path, providers="cpu")
+    report.verified_with = engine.provider
+    generator = torch.Generator().manual_seed(0)
+    for batch in VERIFY_BATCHES:
+        x = make_input(batch, generator)
+        with torch.no_grad():
+            expected = module(x).numpy()
+        report.max_abs_error[batch] = float(np.max(np.abs(engine.run(x.numpy()) - expected)))
+    worst = max(report.max_abs_error.values())
+    if worst > TOLERANCE:
+        raise ValueError(f"exported {report.task} disagrees with PyTorch: max abs error {worst:.2e} > {TOLERANCE}")
 
 
 class _GeneratorImages(nn.Module):
@@ -118,7 +125,7 @@ def export_dcgan_generator(generator, path: str | os.PathLike, opset: int = DEFA
     CPU float32 copy; the caller's model is not changed.
 
     Raises:
-        ValueError: opset below 13, or ONNX Runtime disagrees with PyTorch beyond 1e-4.
+        ValueError: opset outside 13..MAX_OPSET, or ONNX Runtime disagrees with PyTorch beyond 1e-4.
     """
     model = copy.deepcopy(generator).float().cpu().eval()
     wrapped = _GeneratorImages(model).eval()
@@ -133,7 +140,7 @@ def export_vae_decoder(vae, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
     """Exports a :class:`~pyfast.generate.vae.VAE`'s decoder: ``z`` (N, latent_dim) -> ``image`` (N, C, H, W) in [0, 1].
 
     Raises:
-        ValueError: opset below 13, or ONNX Runtime disagrees with PyTorch beyond 1e-4.
+        ValueError: opset outside 13..MAX_OPSET, or ONNX Runtime disagrees with PyTorch beyond 1e-4.
     """
     model = copy.deepcopy(vae).float().cpu().eval()
     dim = model.latent_dim
@@ -151,7 +158,7 @@ def export_pixelcnn(model, path: str | os.PathLike, image_shape: tuple[int, int,
     (C, H, W); the verification feeds random images of the model's value range.
 
     Raises:
-        ValueError: opset below 13, or ONNX Runtime disagrees with PyTorch beyond 1e-4.
+        ValueError: opset outside 13..MAX_OPSET, or ONNX Runtime disagrees with PyTorch beyond 1e-4.
     """
     net = copy.deepcopy(model).float().cpu().eval()
     levels = int(getattr(net, "levels", 2))

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .._errors import first_line
+from .._files import replaced_on_success
 from .._torch_files import load_torch_file
 from ..data import write_image
 from ..data.digits import load_dataset
@@ -126,9 +127,9 @@ def _model_config(model: nn.Module) -> dict[str, Any]:
 def save_model(path: str | os.PathLike, kind: str, model: nn.Module, data: dict[str, Any]) -> Path:
     """Writes a network for :func:`load_model`: kind, constructor arguments, weights and data description."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"kind": kind, "config": _model_config(model), "state": state, "data": dict(data)}, path)
+    with replaced_on_success(path) as temporary:  # a failed save keeps an earlier file
+        torch.save({"kind": kind, "config": _model_config(model), "state": state, "data": dict(data)}, temporary)
     return path
 
 
@@ -265,7 +266,8 @@ def _run(cfg: GenTrainConfig, kind: str, build: Callable[[dict[str, Any], torch.
                  "step": step, "rng": torch.get_rng_state(), "train_config": asdict(cfg)}
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(device)
-        torch.save(state, out_dir / "checkpoint.pt")
+        with replaced_on_success(out_dir / "checkpoint.pt") as temporary:  # a killed save keeps the last one
+            torch.save(state, temporary)
 
     def save_samples(epoch: int) -> None:
         modes = {name: m.training for name, m in task.modules.items()}

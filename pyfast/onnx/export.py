@@ -14,11 +14,14 @@ import torch
 
 from .. import __version__
 from .._errors import first_line
+from .._files import replaced_on_success
 from ..models.transformer import TransformerNet
 from .fp16 import convert_to_float16
 from .rewrites import optimize_for_export
 
 DEFAULT_OPSET = 19  # the half-width model ran 7 % faster than at opset 17 in ONNX Runtime 1.32 CPU (bench/RESULTS.md)
+MIN_OPSET = 13
+MAX_OPSET = getattr(torch.onnx._constants, "ONNX_MAX_OPSET", 20)  # the newest torch.onnx.export can write
 # Sizes the export is verified at: none equal to the export size, odd ones included.
 VERIFY_SIZES = ((97, 131), (200, 160), (64, 64))
 FP32_TOLERANCE = 0.05  # max abs error on the 0-255 scale
@@ -39,7 +42,8 @@ class ExportReport:
 
     def summary(self) -> str:
         if not self.max_abs_error:
-            return f"wrote {self.path} (opset {self.opset}{', fp16' if self.fp16 else ''}); not verified: {self.note}"
+            return f"wrote {self.path} (opset {self.opset}{', fp16' if self.fp16 else ''}); not verified" + (
+                f": {self.note}" if self.note else "")
         worst = max(self.max_abs_error.values())
         sizes = ", ".join(f"{k}: {v:.4f}" for k, v in self.max_abs_error.items())
         return (
@@ -58,6 +62,12 @@ def style_metadata(model: TransformerNet, style: str) -> dict[str, str]:
         "pyfast.layout": "NCHW",
         "pyfast.input_range": "0-255",
     }
+
+
+def check_opset(opset: int) -> None:
+    """Raises ValueError for an opset outside MIN_OPSET..MAX_OPSET, before any export work."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be in {MIN_OPSET}..{MAX_OPSET} (what this torch.onnx can export), got {opset}")
 
 
 def write_onnx(proto: onnx.ModelProto, path: Path, metadata: dict[str, str], doc: str | None = None) -> Path:
@@ -95,12 +105,14 @@ def export_style(
     convolution as a stride-2 convolution + depth-to-space); verification compares
     with the original model either way.
 
+    ``path`` is replaced only once the export is written and verified: a failed
+    export leaves an earlier file there as it was.
+
     Raises:
-        ValueError: opset below 13, or the exported model disagrees with PyTorch
-            beyond tolerance (0.05 float32, 4.0 float16, on the 0-255 scale).
+        ValueError: opset outside 13..``MAX_OPSET``, or the exported model disagrees with
+            PyTorch beyond tolerance (0.05 float32, 4.0 float16, on the 0-255 scale).
     """
-    if opset < 13:
-        raise ValueError(f"opset must be >= 13, got {opset}")
+    check_opset(opset)
     path = Path(path)
     model = model.eval().float().cpu()
     dummy = torch.rand(1, 3, *export_size) * 255
@@ -120,10 +132,12 @@ def export_style(
         "pyfast.precision": "float16" if fp16 else "float32",
         "pyfast.graph": "; ".join(rewrites) or "as written",
     }
-    write_onnx(proto, path, metadata, doc=f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)")
-    report = ExportReport(path, opset, fp16, metadata)
-    if verify:
-        verify_style_export(model, report)
+    with replaced_on_success(path) as temporary:
+        write_onnx(proto, temporary, metadata, doc=f"pyfast style transfer model '{style}' (Johnson et al. TransformerNet)")
+        report = ExportReport(temporary, opset, fp16, metadata)
+        if verify:
+            verify_style_export(model, report)
+    report.path = path
     return report
 
 

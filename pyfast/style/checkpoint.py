@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from .._errors import first_line
+from .._files import replaced_on_success
 from .._torch_files import load_torch_file
 from ..models.transformer import BASE_CHANNELS, TransformerNet
 
@@ -55,7 +57,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if first is None or first.dim() != 4:
         raise ValueError(f"{path} is not a TransformerNet checkpoint: no 'conv1.conv2d.weight'")
     model = TransformerNet(width=first.shape[0] / BASE_CHANNELS[0])
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape for this width
+        lines = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
+        raise ValueError(f"{path} is not a TransformerNet checkpoint: {lines[0] if lines else first_line(exc)}") from None
     if missing or unexpected:
         parts = []
         if missing:
@@ -67,8 +73,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def save_model(model: TransformerNet, path: str | os.PathLike) -> Path:
-    """Saves the weights as a plain state dict (the pytorch/examples format)."""
+    """Saves the weights as a plain state dict (the pytorch/examples format); a failed or
+    interrupted save leaves an earlier file at ``path`` as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
+    with replaced_on_success(path) as temporary:
+        torch.save(model.state_dict(), temporary)
     return path

@@ -5,6 +5,7 @@ import torch
 
 from pyfast.models import TransformerNet
 from pyfast.onnx import convert_to_float16, export_style
+from pyfast.onnx.export import MAX_OPSET
 from pyfast.runtime import Engine
 
 
@@ -64,14 +65,19 @@ def test_convert_to_float16_keeps_resize_scales_float32(tmp_path, trained_like):
             assert init.data_type == onnx.TensorProto.FLOAT
 
 
-def test_bad_opset(tmp_path, trained_like):
-    with pytest.raises(ValueError, match="opset must be >= 13"):
-        export_style(trained_like, tmp_path / "m.onnx", opset=11)
+@pytest.mark.parametrize("opset", [11, MAX_OPSET + 1])
+def test_bad_opset(tmp_path, trained_like, opset):
+    with pytest.raises(ValueError, match=rf"opset must be in 13\.\.{MAX_OPSET} .*got {opset}"):
+        export_style(trained_like, tmp_path / "m.onnx", opset=opset)
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_a_model_with_nan_weights_fails_verification(tmp_path):
     model = TransformerNet(width=0.25).eval()
     with torch.no_grad():
         model.deconv3.conv2d.bias.fill_(float("nan"))
+    earlier = export_style(TransformerNet(width=0.25).eval(), tmp_path / "nan.onnx", verify=False).path.read_bytes()
     with pytest.raises(ValueError, match="disagrees with PyTorch"):
         export_style(model, tmp_path / "nan.onnx")
+    assert (tmp_path / "nan.onnx").read_bytes() == earlier  # the unverified export did not replace it
+    assert [p.name for p in tmp_path.iterdir()] == ["nan.onnx"]

@@ -57,3 +57,8 @@ def test_not_a_checkpoint(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="not a TransformerNet checkpoint"):
         load_checkpoint(tmp_path / "list.pth")
+    mixed = TransformerNet(width=0.5).state_dict()
+    mixed["res1.conv1.conv2d.weight"] = torch.zeros(128, 128, 3, 3)  # a full-width layer in a half-width model
+    torch.save(mixed, tmp_path / "mixed.pth")
+    with pytest.raises(ValueError, match="not a TransformerNet checkpoint: size mismatch for res1.conv1.conv2d.weight"):
+        load_checkpoint(tmp_path / "mixed.pth")
