@@ -44,9 +44,14 @@ def resolve_providers(providers: str | Sequence[str]) -> list[str]:
         if providers == "auto":
             return [p for p in AUTO_ORDER if p in available] or available
         providers = [providers]
+    import onnxruntime as ort
+
     resolved = []
     for p in providers:
         name = PROVIDER_ALIASES.get(p.lower(), p)
+        if name not in ort.get_all_providers():
+            raise ValueError(f"unknown execution provider {p!r}; use auto, {', '.join(PROVIDER_ALIASES)} or an "
+                             f"ONNX Runtime provider name (this build has: {', '.join(available)})")
         if name not in available:
             raise ValueError(
                 f"execution provider {p!r} is not available in this onnxruntime build "
@@ -88,9 +93,11 @@ class Engine:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+                raise TypeError(f"threads must be an integer, got {threads!r}")
             if not 1 <= threads <= MAX_THREADS:
                 raise ValueError(f"threads must be in 1..{MAX_THREADS}, got {threads}")
-            options.intra_op_num_threads = threads
+            options.intra_op_num_threads = int(threads)
         options.log_severity_level = 3
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = 4  # a failing run raises (see run); no duplicate log line

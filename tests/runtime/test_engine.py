@@ -47,6 +47,9 @@ def test_input_checks_name_the_problem(model_path):
     for threads in (0, 99_999_999_999):
         with pytest.raises(ValueError, match="threads must be in 1..1024"):
             Engine(model_path, providers="cpu", threads=threads)
+    for threads in (2.5, "2", True):
+        with pytest.raises(TypeError, match="threads must be an integer"):
+            Engine(model_path, providers="cpu", threads=threads)
 
 
 def test_unavailable_provider_is_an_error_not_a_fallback(model_path):
@@ -54,8 +57,10 @@ def test_unavailable_provider_is_an_error_not_a_fallback(model_path):
         pytest.skip("TensorRT is available here")
     with pytest.raises(ValueError, match="'tensorrt' is not available in this onnxruntime build"):
         Engine(model_path, providers="tensorrt")
-    with pytest.raises(ValueError, match="not available"):
+    with pytest.raises(ValueError, match="unknown execution provider 'NoSuchExecutionProvider'"):
         Engine(model_path, providers=["NoSuchExecutionProvider"])
+    with pytest.raises(ValueError, match="unknown execution provider 'bogus'; use auto, cpu, cuda"):
+        Engine(model_path, providers="bogus")
 
 
 def test_bad_files(tmp_path):
