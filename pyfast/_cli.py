@@ -82,6 +82,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (loss weights)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
 def add_report_options(parser: argparse.ArgumentParser) -> None:
     """--json / --markdown / --no-progress, as every ``pyfast bench`` suite takes them."""
     parser.add_argument("--json", metavar="FILE", help="also write the full results as JSON")

@@ -16,6 +16,7 @@ from ._cli import Parser as _Parser
 from ._cli import UsageError, add_report_options
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
+from ._cli import non_negative_float, positive_float, seed
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -114,8 +115,13 @@ def _load_style_model(spec: str):
 
 
 def _cmd_export_style(args: argparse.Namespace) -> int:
-    from .onnx import export_style
+    from pathlib import Path
 
+    from .onnx import export_style
+    from ._files import same_file
+
+    if Path(args.model).is_file() and same_file(Path(args.output), Path(args.model)):
+        raise ValueError(f"-o {args.output} is the model being exported; choose another output file")
     model, name = _load_style_model(args.model)
     report = export_style(model, args.output, style=args.name or name, opset=args.opset, fp16=args.fp16,
                           verify=not args.no_verify, rewrite=not args.no_rewrite)
@@ -137,7 +143,9 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     files = collect_inputs(args.inputs)
     out = Path(args.output)
     single_output = None
-    if len(files) == 1 and out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+    if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not out.is_dir():
+        if len(files) > 1:
+            raise ValueError(f"-o {out} names one file but there are {len(files)} inputs; give an output folder")
         single_output, out = out, out.parent
     targets = dict(zip((source for source, _ in files), plan_outputs(files, out, single_output)))  # checked first
     with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
@@ -145,13 +153,27 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    if videos:  # an unreadable video gets pyfast's one-line error, not OpenCV's log lines as well
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     if images:
         stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
     for source in videos:
-        stylize_video(stylizer, source, targets[source], progress=not args.no_progress)
+        try:
+            stylize_video(stylizer, source, targets[source], progress=not args.no_progress)
+        except ValueError as exc:
+            stylizer.stats.failed.append((source, str(exc)))
     stats = stylizer.stats
-    print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
-          f"{stats.fps:.1f} frames/s in the model ({engine.provider})")
+    if stats.outputs:
+        print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
+              f"{stats.fps:.1f} frames/s in the model ({engine.provider})")
+    if len(stats.failed) == 1 and not stats.outputs:
+        raise ValueError(stats.failed[0][1])
+    if stats.failed:
+        for source, reason in stats.failed:
+            print(f"pyfast stylize: skipped {source}: {reason}", file=sys.stderr)
+        raise ValueError(f"{len(stats.failed)} of {len(files)} input(s) not stylised (listed above)")
     return 0
 
 
@@ -178,6 +200,8 @@ def _model_onnx(spec: str, workdir, fp16: bool):
         proto = onnx.load(str(onnx_path))
     except Exception as exc:
         raise ValueError(f"{onnx_path} is not a valid ONNX model ({exc})") from None
+    if {p.key: p.value for p in proto.metadata_props}.get("pyfast.precision") == "float16":
+        return onnx_path  # exported with --fp16 already
     target = workdir / f"{onnx_path.stem}.fp16.onnx"
     onnx.save(convert_to_float16(proto), str(target))
     return target
@@ -251,22 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_int_at_least(1), default=4)
     train.add_argument("--epochs", type=_int_at_least(1), default=2)
     train.add_argument("--steps", type=_int_at_least(1), help="train this many steps (overrides --epochs)")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--content-weight", type=float, help="default 1e5 with VGG-16 weights, 1 without")
-    train.add_argument("--style-weight", type=float, help="default 1e10 with VGG-16 weights, 1.5 (normalised) without")
-    train.add_argument("--tv-weight", type=float, help="default 0")
+    train.add_argument("--lr", type=positive_float, default=1e-3)
+    train.add_argument("--content-weight", type=non_negative_float, help="default 1e5 with VGG-16 weights, 1 without")
+    train.add_argument("--style-weight", type=non_negative_float, help="default 1e10 with VGG-16 weights, 1.5 (normalised) without")
+    train.add_argument("--tv-weight", type=non_negative_float, help="default 0")
     train.add_argument("--normalized", action="store_true", help="divide each layer's error by its target's mean square")
-    train.add_argument("--width", type=float, default=1.0, help="TransformerNet width (0.5: real-time student)")
+    train.add_argument("--width", type=positive_float, default=1.0, help="TransformerNet width (0.5: real-time student)")
     train.add_argument("--vgg-weights", help="torchvision VGG-16 state dict (else $PYFAST_VGG16_WEIGHTS, else a random-feature network)")
-    train.add_argument("--loss-width", type=float, default=1.0, help="width of the random-feature loss network")
+    train.add_argument("--loss-width", type=positive_float, default=1.0, help="width of the random-feature loss network")
     train.add_argument("--augment", action="store_true", help="random crops and flips (small content folders)")
     train.add_argument("--style-warmup", type=_int_at_least(0), default=0, help="steps of content loss only, first")
     train.add_argument("--teacher", help="distil this trained model (.pth) into the student")
-    train.add_argument("--distill-weight", type=float, default=1.0)
+    train.add_argument("--distill-weight", type=non_negative_float, default=1.0)
     train.add_argument("--checkpoint-every", type=_int_at_least(0), default=1000)
     train.add_argument("--preview-every", type=_int_at_least(0), default=200)
     train.add_argument("--resume", help="continue from a checkpoint.pt")
-    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--seed", type=seed(), default=42)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     train.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     train.add_argument("--workers", type=_int_at_least(0), default=0, help="data loader processes")

@@ -99,6 +99,15 @@ def test_stylize_fp16_stays_close_to_fp32(model_files, photos, tmp_path):
     assert np.abs(a - b).max() <= 4
 
 
+def test_stylize_fp16_accepts_a_model_exported_as_fp16(model_files, photos, tmp_path):
+    half = tmp_path / "half.onnx"
+    assert main(["export", "style", str(model_files / "tiny.pth"), "-o", str(half), "--fp16", "--no-verify"]) == 0
+    for flags in ([], ["--fp16"]):
+        target = tmp_path / f"out{len(flags)}.png"
+        assert main(["stylize", str(photos / "a.png"), "-m", str(half), "-o", str(target), "--no-progress", *flags]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out0.png").rgb, read_image(tmp_path / "out1.png").rgb)
+
+
 def test_stylize_with_a_shipped_model(photos, tmp_path):
     assert main(["stylize", str(photos / "a.png"), "-m", "mosaic", "-o", str(tmp_path / "m.png"), "--no-progress"]) == 0
     assert read_image(tmp_path / "m.png").size == (40, 52)
@@ -127,6 +136,7 @@ def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
     "make, extra, message",
     [
         (lambda d: d / "missing.jpg", [], "no such file or folder"),
+        (lambda d: "", [], "an input path is empty"),
         (lambda d: written(d / "corrupt.jpg", b"\xff\xd8\xff garbage"), [], "is not a readable image"),
         (lambda d: written(d / "notes.txt", b"x"), [], "unsupported file type '.txt'"),
         (lambda d: write_image(d / "zero.png", np.zeros((3, 3, 3), np.uint8)), [], "needs at least 5x5"),
@@ -144,6 +154,87 @@ def test_stylize_bad_inputs_one_line_error(model_files, tmp_path, make, extra, m
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_export_refuses_to_overwrite_the_model_it_exports(model_files, tmp_path):
+    victim = tmp_path / "victim.pth"
+    victim.write_bytes((model_files / "tiny.pth").read_bytes())
+    result = cli("export", "style", victim, "-o", victim)
+    assert result.returncode == 2 and "is the model being exported" in result.stderr
+    assert victim.read_bytes() == (model_files / "tiny.pth").read_bytes()
+
+
+def test_export_no_verify_summary_has_no_empty_reason(model_files, tmp_path, capsys):
+    assert main(["export", "style", str(model_files / "tiny.pth"), "-o", str(tmp_path / "m.onnx"), "--no-verify"]) == 0
+    assert capsys.readouterr().out.strip().endswith("not verified")
+
+
+def test_stylize_folder_skips_bad_files_writes_the_rest_and_fails(model_files, photos, tmp_path):
+    written(photos / "b_corrupt.png", b"not a png")  # sorts between good files of one batch
+    write_image(photos / "tiny.png", np.zeros((3, 4, 3), np.uint8))
+    result = cli("stylize", photos, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out", "--no-progress",
+                 "--batch-size", "2")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert any("skipped" in line and "b_corrupt.png" in line and "not a readable image" in line for line in lines)
+    assert any("skipped" in line and "tiny.png is 4x3 pixels" in line for line in lines)
+    assert lines[-1].endswith("2 of 6 input(s) not stylised (listed above)")
+    for name in ("a.png", "b.jpg", "sub/c.png", "gray.png"):
+        assert (tmp_path / "out" / name).is_file(), name
+
+
+def test_stylize_output_file_or_folder(model_files, photos, tmp_path):
+    model = model_files / "tiny.onnx"
+    result = cli("stylize", photos / "a.png", photos / "b.jpg", "-m", model, "-o", tmp_path / "one.png", "--no-progress")
+    assert result.returncode == 2 and "names one file but there are 2 inputs" in result.stderr
+    assert not (tmp_path / "one.png").exists()
+    (tmp_path / "dir.png").mkdir()  # a folder whose name looks like a file: written into
+    assert main(["stylize", str(photos / "a.png"), "-m", str(model), "-o", str(tmp_path / "dir.png"), "--no-progress"]) == 0
+    assert read_image(tmp_path / "dir.png" / "a.png").size == (40, 52)
+
+
+def test_stylize_too_small_at_max_size_names_file_and_option(model_files, tmp_path):
+    write_image(tmp_path / "strip.png", np.zeros((8, 400, 3), np.uint8))
+    result = cli("stylize", tmp_path / "strip.png", "-m", model_files / "tiny.onnx", "-o", tmp_path / "o.png",
+                 "--max-size", "100", "--no-progress")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "strip.png is 400x8 pixels" in result.stderr and "max size of 100" in result.stderr
+
+
+def _video(path, fourcc="MJPG", size=(48, 36), frames=6):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 12.0, size)
+    assert writer.isOpened(), f"this OpenCV cannot write {fourcc}"
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), i * 30, np.uint8))
+    writer.release()
+    return path
+
+
+def test_failed_video_run_keeps_the_earlier_output(model_files, tmp_path):
+    source = _video(tmp_path / "clip.avi")
+    target = tmp_path / "styled.avi"
+    assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(target), "--no-progress"]) == 0
+    before = target.read_bytes()
+    result = cli("stylize", source, "-m", model_files / "tiny.onnx", "-o", target, "--max-size", "6", "--no-progress")
+    assert result.returncode == 2 and "under the style model's minimum" in result.stderr
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "styled.avi"]  # no partial file left
+
+
+def test_stylize_webm_round_trip(model_files, tmp_path):
+    import cv2
+
+    probe = cv2.VideoWriter(str(tmp_path / "probe.webm"), cv2.VideoWriter_fourcc(*"VP80"), 12.0, (16, 16))
+    if not probe.isOpened():
+        pytest.skip("this OpenCV build has no VP8 writer")
+    probe.release()
+    source = _video(tmp_path / "in.webm", "VP80")
+    assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / "out"),
+                 "--no-progress"]) == 0
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "in.webm"))
+    assert capture.isOpened() and capture.read()[0]
 
 
 def test_stylize_rejects_non_onnx_and_wrong_rank_models(tmp_path, photos):
@@ -190,3 +281,18 @@ def test_demo_writes_contact_sheet_and_timings(tmp_path, capsys):
     assert sheet.size[0] > 4 * 224 and sheet.size[1] > 2 * 224
     assert (tmp_path / "demo" / "timings.md").is_file()
     assert len(list((tmp_path / "demo").glob("*/*.jpg"))) >= 8
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--seed", "-1", "--seed: expected an integer >= 0"),
+    ("--lr", "-1", "--lr: expected a number > 0"),
+    ("--width", "0", "--width: expected a number > 0"),
+    ("--loss-width", "nan", "--loss-width: expected a finite number"),
+    ("--tv-weight", "-1", "--tv-weight: expected a number >= 0"),
+    ("--content-weight", "nan", "--content-weight: expected a finite number"),
+])
+def test_train_style_rejects_bad_numbers_before_training(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-style", "--style", str(tmp_path / "s.png"), "--content-dir", str(tmp_path), flag, value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

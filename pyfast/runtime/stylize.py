@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import replaced_on_success, same_file
 from ..data.images import IMAGE_SUFFIXES, Image, fit_within, read_image, resize, write_image
 from .color import blend, preserve_color, to_uint8
 from .engine import Engine
@@ -52,6 +53,7 @@ class StylizeStats:
     frames: int = 0
     seconds: float = 0.0  # in the model (ONNX Runtime), not IO
     outputs: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # inputs skipped, and why
 
     @property
     def fps(self) -> float:
@@ -119,13 +121,23 @@ class Stylizer:
         return finish_output(frames, y, self.options.strength, self.options.preserve_color)
 
     def fit(self, rgb: np.ndarray, name: str = "image") -> np.ndarray:
-        """Applies the max-size policy to one (H, W, 3) image."""
+        """Applies the max-size policy to one (H, W, 3) image.
+
+        Raises:
+            ValueError (naming ``name``): over the max size with ``oversize="error"``, or a
+                side under ``MIN_SIDE`` pixels as given or once scaled down to the max size.
+        """
         h, w = rgb.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"{name} is {w}x{h} pixels; the style model needs at least {MIN_SIDE}x{MIN_SIDE}")
         if self.options.max_size is None or max(h, w) <= self.options.max_size:
             return rgb
         if self.options.oversize == "error":
             raise ValueError(f"{name} is {w}x{h}, over the max size of {self.options.max_size} pixels")
         nh, nw = fit_within(h, w, self.options.max_size)
+        if min(nh, nw) < MIN_SIDE:
+            raise ValueError(f"{name} is {w}x{h} pixels: scaled to the max size of {self.options.max_size} it would be "
+                             f"{nw}x{nh}, under the style model's minimum of {MIN_SIDE}x{MIN_SIDE} (raise the max size)")
         return resize(rgb, nh, nw)
 
 
@@ -147,7 +159,7 @@ def plan_outputs(files: Sequence[tuple[Path, Path | None]], out: Path, single_ou
     seen: dict[Path, Path] = {}
     for (source, _), target in zip(files, targets):
         resolved = Path(os.path.normcase(target.resolve()))
-        if resolved in inputs or (target.exists() and any(_same_file(target, s) for s, _ in files)):
+        if resolved in inputs or (target.exists() and any(same_file(target, s) for s, _ in files)):
             raise ValueError(f"writing {target} would overwrite an input; choose another output (-o)")
         if resolved in seen:
             raise ValueError(f"{seen[resolved]} and {source} would both be written to {target}; "
@@ -159,13 +171,6 @@ def plan_outputs(files: Sequence[tuple[Path, Path | None]], out: Path, single_ou
     return targets
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)  # hard links, case-insensitive file systems
-    except OSError:
-        return False
-
-
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path | None]]:
     """(file, folder it was found in or None) for files and folders given on the command line.
 
@@ -174,6 +179,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path
         or nothing to stylise.
     """
     found: list[tuple[Path, Path | None]] = []
+    if any(not str(item).strip() for item in inputs):
+        raise ValueError("an input path is empty")
     for item in map(Path, inputs):
         if item.is_dir():
             files = [p for p in sorted(item.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
@@ -196,6 +203,8 @@ def stylize_images(
     """Stylises image files, batching images of equal size, writing next to ``out``'s layout.
 
     ``single_output`` names the output file when one image goes to an explicit file path.
+    An input that cannot be read or is too small is skipped and recorded in the returned
+    stats' ``failed`` list with the reason; the others are still written.
 
     Raises:
         ValueError: see :func:`plan_outputs` (checked before anything is written).
@@ -218,8 +227,12 @@ def stylize_images(
 
     for (source, _), target in tqdm(list(zip(files, plan_outputs(files, out, single_output))), desc="stylize",
                                      unit="img", disable=not progress):
-        img = read_image(source)
-        rgb = stylizer.fit(img.rgb, str(source))
+        try:
+            img = read_image(source)
+            rgb = stylizer.fit(img.rgb, str(source))
+        except (OSError, ValueError) as exc:
+            stylizer.stats.failed.append((source, str(exc)))
+            continue
         key = rgb.shape[:2]
         pending.setdefault(key, []).append((target, Image(rgb, img.alpha)))
         if len(pending[key]) >= stylizer.options.batch_size:
@@ -267,41 +280,65 @@ class VideoReader:
         self.close()
 
 
+def _video_fourcc(target: Path) -> str:
+    """The codec OpenCV writes ``target``'s container with."""
+    suffix = target.suffix.lower()
+    if suffix in (".mp4", ".m4v", ".mov"):
+        return "mp4v"
+    return "VP80" if suffix == ".webm" else "MJPG"  # WebM takes only VP8/VP9/AV1
+
+
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True) -> StylizeStats:
     """Stylises a video, keeping its frame rate and frame size (frames over max size are
-    processed downscaled and scaled back up). Writes ``target`` (mp4v for .mp4, else MJPG)."""
+    processed downscaled and scaled back up). Writes ``target`` (mp4v for .mp4/.m4v/.mov,
+    VP8 for .webm, else MJPG); a run that fails or is interrupted leaves an existing
+    ``target`` as it was.
+
+    Raises:
+        ValueError: ``source`` is not a readable video, its frames are too small, or
+            ``target`` cannot be written.
+    """
     import cv2
-    from tqdm.auto import tqdm
 
     with VideoReader(source) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if target.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-        writer = cv2.VideoWriter(str(target), fourcc, video.fps, (width, height))
-        if not writer.isOpened():
-            raise ValueError(f"cannot write video {target}")
-        batch: list[np.ndarray] = []
-
-        def flush() -> None:
-            if not batch:
-                return
-            for frame in stylizer(np.stack(batch)):
-                if frame.shape[:2] != (height, width):
-                    frame = resize(frame, height, width)
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            batch.clear()
-
-        try:
-            frames = tqdm(video, total=video.frame_count or None, desc=f"stylize {source.name}", unit="frame",
-                          disable=not progress)
-            for frame in frames:
-                batch.append(stylizer.fit(frame, str(source)))
-                if len(batch) >= stylizer.options.batch_size:
-                    flush()
-            flush()
-        finally:
-            writer.release()
+        with replaced_on_success(target) as temporary:
+            writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*_video_fourcc(target)), video.fps,
+                                     (width, height))
+            if not writer.isOpened():
+                raise ValueError(f"cannot write video {target}: OpenCV has no {_video_fourcc(target)} writer for "
+                                 f"{target.suffix} files here (try .mp4 or .avi)")
+            try:
+                _write_stylized_frames(stylizer, video, writer, (height, width), progress)
+            finally:
+                writer.release()
     stylizer.stats.outputs.append(target)
     return stylizer.stats
+
+
+def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> None:
+    """Stylises ``video``'s frames in batches into the open cv2.VideoWriter, at the (height, width) ``size``."""
+    import cv2
+    from tqdm.auto import tqdm
+
+    height, width = size
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        for frame in stylizer(np.stack(batch)):
+            if frame.shape[:2] != (height, width):
+                frame = resize(frame, height, width)
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        batch.clear()
+
+    frames = tqdm(video, total=video.frame_count or None, desc=f"stylize {video.path.name}", unit="frame",
+                  disable=not progress)
+    for frame in frames:
+        batch.append(stylizer.fit(frame, str(video.path)))
+        if len(batch) >= stylizer.options.batch_size:
+            flush()
+    flush()

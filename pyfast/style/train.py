@@ -22,6 +22,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .._errors import first_line
+from .._files import replaced_on_success
 from .._torch_files import load_torch_file
 from ..data import read_image, resize, write_image
 from ..models.transformer import TransformerNet
@@ -83,6 +85,31 @@ def _pick_device(name: str) -> torch.device:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
+
+
+def _resume(config: TrainConfig, model: TransformerNet, optimizer: torch.optim.Optimizer, device: torch.device,
+            total_steps: int) -> int:
+    """Loads ``config.resume`` into ``model`` and ``optimizer``; returns its step.
+
+    Raises:
+        ValueError: not a pyfast training checkpoint, or one of another width or model.
+    """
+    state = load_torch_file(config.resume, device, what="checkpoint")
+    if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
+        raise ValueError(f"{config.resume} is not a pyfast training checkpoint")
+    width = state.get("width")
+    if width is not None and float(width) != config.width:
+        raise ValueError(f"{config.resume} was trained with width {width}; resume it with --width {width}")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{config.resume} does not fit this model ({first_line(exc)})") from None
+    step = int(state["step"])
+    if step >= total_steps:
+        warnings.warn(f"{config.resume} is already at step {step} of {total_steps}: nothing to train, writing its "
+                      "model (give more --steps or --epochs to continue)", stacklevel=3)
+    return step
 
 
 def load_style_image(path: str, size: int | None) -> torch.Tensor:
@@ -162,18 +189,17 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
 
     step = 0
     if config.resume:
-        state = load_torch_file(config.resume, device, what="checkpoint")
-        if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
-            raise ValueError(f"{config.resume} is not a pyfast training checkpoint")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
+        step = _resume(config, model, optimizer, device, total_steps)
+    elif rank == 0 and (out_dir / "checkpoint.pt").exists():
+        warnings.warn(f"replacing the checkpoint in {out_dir} with this new run's (--resume "
+                      f"{out_dir / 'checkpoint.pt'} continues it instead)", stacklevel=2)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
 
     def save_checkpoint() -> None:
         if rank == 0:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "width": config.width, "name": name}, out_dir / "checkpoint.pt")
+            with replaced_on_success(out_dir / "checkpoint.pt") as temporary:  # a killed save keeps the last one
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                            "width": config.width, "name": name}, temporary)
 
     bar = tqdm(total=total_steps, initial=step, desc=f"train {name}", unit="step", disable=not progress or rank != 0)
     started, images_seen = time.perf_counter(), 0

@@ -71,6 +71,22 @@ def test_resume_continues_from_the_checkpoint(images):
     assert torch.load(images / "run" / "checkpoint.pt", weights_only=True)["step"] == 10
 
 
+def test_resume_problems_are_named(images):
+    first = train_style(config(images, steps=4), progress=False)
+    checkpoint = str(images / "run" / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"trained with width 0.25; resume it with --width 0.25"):
+        train_style(config(images, steps=6, width=0.5, resume=checkpoint), progress=False)
+    with pytest.warns(UserWarning, match="already at step 4 of 2: nothing to train"):
+        assert train_style(config(images, steps=2, resume=checkpoint), progress=False) == first
+    other = torch.load(checkpoint, weights_only=True)
+    other["model"] = {"not_a_layer.weight": torch.zeros(1)}
+    torch.save(other, images / "other.pt")
+    with pytest.raises(ValueError, match="does not fit this model"):
+        train_style(config(images, resume=str(images / "other.pt")), progress=False)
+    with pytest.warns(UserWarning, match="replacing the checkpoint in"):
+        train_style(config(images, steps=1), progress=False)
+
+
 def test_distillation_into_a_narrower_student(images):
     teacher = train_style(config(images, steps=4, name="teacher", width=0.5), progress=False)
     student = train_style(config(images, steps=4, name="student", width=0.25, teacher=str(teacher),
