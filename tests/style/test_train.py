@@ -90,6 +90,7 @@ def test_resume_problems_are_named(images):
 def test_distillation_into_a_narrower_student(images):
     teacher = train_style(config(images, steps=4, name="teacher", width=0.5), progress=False)
     student = train_style(config(images, steps=4, name="student", width=0.25, teacher=str(teacher),
+                                 out_dir=str(images / "student"),
                                  weights=LossWeights(0.0, 0.0, 0.0)), progress=False)
     assert load_checkpoint(student).width == 0.25
 
