@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _counter = itertools.count()
+PARTIAL_MARK = ".partial-"  # in the names of temporary files; folder scans skip them
 
 
 @contextmanager
@@ -16,16 +19,37 @@ def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path next to ``path`` (same suffix, so writers that go by the
     extension pick the same format) to write to. When the block finishes, the temporary
     file atomically replaces ``path``; when it raises (or is interrupted), the temporary
-    file is removed and whatever was at ``path`` before is left as it was. Creates the
-    parent folders."""
-    path = Path(path)
+    file is removed and whatever was at ``path`` before is left as it was.
+
+    A symbolic link at ``path`` is written through (its target is replaced), and an
+    existing file keeps its permission bits. Creates the parent folders.
+
+    Raises:
+        PermissionError: the folder cannot be written (the temporary file needs it).
+        OSError: from the writer or the replacement, naming ``path``, not the temporary file.
+    """
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}-{next(_counter)}{path.suffix}")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot write {path}: its folder is not writable")
+    temporary = path.with_name(f".{path.stem[:120]}{PARTIAL_MARK}{os.getpid()}-{next(_counter)}{path.suffix}")
     try:
         yield temporary
+        if path.exists():
+            shutil.copymode(path, temporary)
         os.replace(temporary, path)
+    except OSError as exc:
+        if str(temporary) in (str(exc.filename), str(exc.filename2)):
+            raise OSError(exc.errno, f"cannot write {path} ({exc.strerror})") from None
+        raise
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def is_partial(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a temporary file of :func:`replaced_on_success` (left by a killed process)."""
+    name = Path(path).name
+    return name.startswith(".") and PARTIAL_MARK in name
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

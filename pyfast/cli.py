@@ -100,18 +100,24 @@ def _loss_weights(args: argparse.Namespace):
     )
 
 
-def _load_style_model(spec: str):
-    """A TransformerNet from a .pth path or a shipped model's name."""
+def _style_weights(spec: str):
+    """(weights file, style name) for a .pth path or a shipped model's name."""
     from pathlib import Path
 
-    from .style import load_checkpoint
     from .zoo import get_style, names_a_file
 
     if names_a_file(spec, (".pth", ".pt")):
-        path = Path(spec)
-        return load_checkpoint(path), path.stem
+        return Path(spec), Path(spec).stem
     entry = get_style(spec)
-    return load_checkpoint(entry.weights), entry.name
+    return Path(entry.weights), entry.name
+
+
+def _load_style_model(spec: str):
+    """A TransformerNet from a .pth path or a shipped model's name."""
+    from .style import load_checkpoint
+
+    path, name = _style_weights(spec)
+    return load_checkpoint(path), name
 
 
 def _cmd_export_style(args: argparse.Namespace) -> int:
@@ -120,8 +126,9 @@ def _cmd_export_style(args: argparse.Namespace) -> int:
     from .onnx import export_style
     from ._files import same_file
 
-    if Path(args.model).is_file() and same_file(Path(args.output), Path(args.model)):
-        raise ValueError(f"-o {args.output} is the model being exported; choose another output file")
+    weights, _ = _style_weights(args.model)
+    if same_file(Path(args.output), weights):
+        raise ValueError(f"-o {args.output} is the model being exported ({weights}); choose another output file")
     model, name = _load_style_model(args.model)
     report = export_style(model, args.output, style=args.name or name, opset=args.opset, fp16=args.fp16,
                           verify=not args.no_verify, rewrite=not args.no_rewrite)
@@ -143,7 +150,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     files = collect_inputs(args.inputs)
     out = Path(args.output)
     single_output = None
-    if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not out.is_dir():
+    names_a_folder = out.is_dir() or args.output.endswith(("/", os.sep))
+    if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not names_a_folder:
         if len(files) > 1:
             raise ValueError(f"-o {out} names one file but there are {len(files)} inputs; give an output folder")
         single_output, out = out, out.parent
@@ -153,7 +161,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
-    if videos:  # an unreadable video gets pyfast's one-line error, not OpenCV's log lines as well
+    if videos:  # an unreadable video gets pyfast's one-line error, not OpenCV's and FFmpeg's log lines as well
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -172,7 +181,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         raise ValueError(stats.failed[0][1])
     if stats.failed:
         for source, reason in stats.failed:
-            print(f"pyfast stylize: skipped {source}: {reason}", file=sys.stderr)
+            print(f"pyfast stylize: skipped: {reason if str(source) in reason else f'{source}: {reason}'}",
+                  file=sys.stderr)
         raise ValueError(f"{len(stats.failed)} of {len(files)} input(s) not stylised (listed above)")
     return 0
 

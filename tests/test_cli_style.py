@@ -164,6 +164,20 @@ def test_export_refuses_to_overwrite_the_model_it_exports(model_files, tmp_path)
     assert victim.read_bytes() == (model_files / "tiny.pth").read_bytes()
 
 
+def test_export_refuses_to_overwrite_a_shipped_models_weights(model_files, tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    import pyfast.zoo
+
+    weights = tmp_path / "mosaic.pth"
+    weights.write_bytes((model_files / "tiny.pth").read_bytes())
+    entry = dataclasses.replace(pyfast.zoo.get_style("mosaic"), weights=weights)
+    monkeypatch.setattr(pyfast.zoo, "get_style", lambda name: entry)
+    assert main(["export", "style", "mosaic", "-o", str(weights), "--no-verify"]) == 2
+    assert "is the model being exported" in capsys.readouterr().err
+    assert weights.read_bytes() == (model_files / "tiny.pth").read_bytes()
+
+
 def test_export_no_verify_summary_has_no_empty_reason(model_files, tmp_path, capsys):
     assert main(["export", "style", str(model_files / "tiny.pth"), "-o", str(tmp_path / "m.onnx"), "--no-verify"]) == 0
     assert capsys.readouterr().out.strip().endswith("not verified")
@@ -183,6 +197,19 @@ def test_stylize_folder_skips_bad_files_writes_the_rest_and_fails(model_files, p
         assert (tmp_path / "out" / name).is_file(), name
 
 
+def test_stylize_folder_with_an_unwritable_output_writes_the_others(model_files, photos, tmp_path):
+    written(photos / "a_bad.png", b"garbage")
+    (tmp_path / "out" / "b.jpg").mkdir(parents=True)  # a folder where one output file should go
+    result = cli("stylize", photos, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out", "--no-progress",
+                 "--batch-size", "1")
+    assert result.returncode == 2
+    assert "a_bad.png is not a readable image" in result.stderr
+    assert f"cannot write {tmp_path / 'out' / 'b.jpg'} (Is a directory)" in result.stderr
+    assert ".partial-" not in result.stderr
+    for name in ("a.png", "sub/c.png", "gray.png"):
+        assert (tmp_path / "out" / name).is_file(), name
+
+
 def test_stylize_output_file_or_folder(model_files, photos, tmp_path):
     model = model_files / "tiny.onnx"
     result = cli("stylize", photos / "a.png", photos / "b.jpg", "-m", model, "-o", tmp_path / "one.png", "--no-progress")
@@ -191,6 +218,10 @@ def test_stylize_output_file_or_folder(model_files, photos, tmp_path):
     (tmp_path / "dir.png").mkdir()  # a folder whose name looks like a file: written into
     assert main(["stylize", str(photos / "a.png"), "-m", str(model), "-o", str(tmp_path / "dir.png"), "--no-progress"]) == 0
     assert read_image(tmp_path / "dir.png" / "a.png").size == (40, 52)
+    new_folder = f"{tmp_path / 'new.png'}/"  # a trailing slash names a folder
+    assert main(["stylize", str(photos / "a.png"), str(photos / "b.jpg"), "-m", str(model), "-o", new_folder,
+                 "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "new.png").iterdir()) == ["a.png", "b.jpg"]
 
 
 def test_stylize_too_small_at_max_size_names_file_and_option(model_files, tmp_path):
@@ -221,6 +252,15 @@ def test_failed_video_run_keeps_the_earlier_output(model_files, tmp_path):
     assert result.returncode == 2 and "under the style model's minimum" in result.stderr
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "styled.avi"]  # no partial file left
+
+
+def test_a_video_without_frames_is_an_error_and_keeps_the_earlier_output(model_files, tmp_path):
+    empty = _video(tmp_path / "empty.avi", frames=0)
+    target = tmp_path / "styled.avi"
+    target.write_bytes(b"an earlier result")
+    result = cli("stylize", empty, "-m", model_files / "tiny.onnx", "-o", target, "--no-progress")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert target.read_bytes() == b"an earlier result"
 
 
 def test_stylize_webm_round_trip(model_files, tmp_path):

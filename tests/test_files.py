@@ -1,6 +1,6 @@
 import pytest
 
-from pyfast._files import replaced_on_success
+from pyfast._files import PARTIAL_MARK, is_partial, replaced_on_success
 
 
 def test_replaces_only_when_the_block_succeeds(tmp_path):
@@ -24,3 +24,29 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path):
             temporary.write_bytes(b"x")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writes_through_a_symlink_and_keeps_the_mode(tmp_path):
+    real = tmp_path / "real" / "model.onnx"
+    real.parent.mkdir()
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "link.onnx"
+    link.symlink_to(real)
+    with replaced_on_success(link) as temporary:
+        temporary.write_text("new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert real.stat().st_mode & 0o777 == 0o600
+
+
+def test_errors_name_the_target_not_the_temporary_file(tmp_path):
+    (tmp_path / "taken.png").mkdir()  # a folder where the file should go: the replacement fails
+    with pytest.raises(OSError, match=r"cannot write .*taken\.png \(Is a directory\)") as info:
+        with replaced_on_success(tmp_path / "taken.png") as temporary:
+            temporary.write_bytes(b"x")
+    assert PARTIAL_MARK not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.png"]
+
+
+def test_partial_files_are_recognised():
+    assert is_partial(".photo.partial-12-0.png") and not is_partial("photo.partial.png") and not is_partial("a.png")

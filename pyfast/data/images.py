@@ -32,8 +32,9 @@ class Image:
 def _high_depth_gray_to_8bit(im):
     """A 16-bit, 32-bit integer or float grayscale PIL image as 8-bit "L" (PIL's own
     conversion clips every value above 255 to white). 16-bit data keeps its top 8 bits;
-    32-bit integer images are read as 16-bit data when they exceed 255; float images in
-    [0, 1] are scaled to 0..255, others clipped."""
+    32-bit integer images (how some readers return 16-bit files) are read as 16-bit data
+    when a value exceeds 255 and as 8-bit data otherwise, values beyond 0..65535 clipped;
+    float images in [0, 1] are scaled to 0..255, others clipped."""
     from PIL import Image as PILImage
 
     values = np.asarray(im)
@@ -41,9 +42,12 @@ def _high_depth_gray_to_8bit(im):
         values = values.astype(np.uint16) >> 8
     elif im.mode == "I":
         values = np.clip(values, 0, 65535) >> 8 if values.max(initial=0) > 255 else np.clip(values, 0, 255)
-    else:  # "F"
-        values = np.nan_to_num(values.astype(np.float64), nan=0.0)
-        values = np.clip(values * 255 if values.max(initial=0) <= 1.0 else values, 0, 255).round()
+    else:  # "F": NaN and -inf black, +inf white, on the scale of the finite values
+        values = values.astype(np.float64)
+        finite = np.isfinite(values)
+        top = 1.0 if values[finite].max(initial=0) <= 1.0 else 255.0
+        values = np.where(finite, values, np.where(values > 0, top, 0.0))
+        values = np.clip(values * (255.0 / top), 0, 255).round()
     return PILImage.fromarray(values.astype(np.uint8), "L")
 
 
@@ -75,7 +79,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                 if width == 0 or height == 0:
                     raise ValueError(f"{path}: image has zero size ({width}x{height})")
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a damaged EXIF block: the pixels are still fine
+                    ImageOps.exif_transpose(im, in_place=True)
                 if im.mode.startswith("I") or im.mode == "F":
                     im = _high_depth_gray_to_8bit(im)
                 has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)

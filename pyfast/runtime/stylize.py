@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import replaced_on_success, same_file
+from .._files import is_partial, replaced_on_success, same_file
 from ..data.images import IMAGE_SUFFIXES, Image, fit_within, read_image, resize, write_image
 from .color import blend, preserve_color, to_uint8
 from .engine import Engine
@@ -183,7 +183,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path
         raise ValueError("an input path is empty")
     for item in map(Path, inputs):
         if item.is_dir():
-            files = [p for p in sorted(item.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+            files = [p for p in sorted(item.rglob("*"))
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not is_partial(p)]
             found += [(p, item) for p in files]
         elif item.is_file():
             if item.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
@@ -203,8 +204,9 @@ def stylize_images(
     """Stylises image files, batching images of equal size, writing next to ``out``'s layout.
 
     ``single_output`` names the output file when one image goes to an explicit file path.
-    An input that cannot be read or is too small is skipped and recorded in the returned
-    stats' ``failed`` list with the reason; the others are still written.
+    An input that cannot be read, is too small or whose output cannot be written is
+    skipped and recorded in the returned stats' ``failed`` list with the reason; the
+    others are still written.
 
     Raises:
         ValueError: see :func:`plan_outputs` (checked before anything is written).
@@ -212,18 +214,21 @@ def stylize_images(
     from tqdm.auto import tqdm
 
     files = list(files)
-    pending: dict[tuple[int, int], list[tuple[Path, Image]]] = {}
+    pending: dict[tuple[int, int], list[tuple[Path, Path, Image]]] = {}
 
     def flush(key: tuple[int, int]) -> None:
         group = pending.pop(key, [])
         if not group:
             return
-        styled = stylizer(np.stack([img.rgb for _, img in group]))
-        for (target, img), rgb in zip(group, styled):
+        styled = stylizer(np.stack([img.rgb for _, _, img in group]))
+        for (source, target, img), rgb in zip(group, styled):
             alpha = img.alpha
             if alpha is not None and alpha.shape != rgb.shape[:2]:
                 alpha = resize(alpha[..., None], *rgb.shape[:2])[..., 0]
-            stylizer.stats.outputs.append(write_image(target, rgb, alpha))
+            try:
+                stylizer.stats.outputs.append(write_image(target, rgb, alpha))
+            except OSError as exc:  # this output's folder or file; the others may still be written
+                stylizer.stats.failed.append((source, str(exc)))
 
     for (source, _), target in tqdm(list(zip(files, plan_outputs(files, out, single_output))), desc="stylize",
                                      unit="img", disable=not progress):
@@ -234,7 +239,7 @@ def stylize_images(
             stylizer.stats.failed.append((source, str(exc)))
             continue
         key = rgb.shape[:2]
-        pending.setdefault(key, []).append((target, Image(rgb, img.alpha)))
+        pending.setdefault(key, []).append((source, target, Image(rgb, img.alpha)))
         if len(pending[key]) >= stylizer.options.batch_size:
             flush(key)
     for key in list(pending):
@@ -280,7 +285,7 @@ class VideoReader:
         self.close()
 
 
-def _video_fourcc(target: Path) -> str:
+def video_fourcc(target: Path) -> str:
     """The codec OpenCV writes ``target``'s container with."""
     suffix = target.suffix.lower()
     if suffix in (".mp4", ".m4v", ".mov"):
@@ -305,30 +310,35 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
         with replaced_on_success(target) as temporary:
-            writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*_video_fourcc(target)), video.fps,
+            writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*video_fourcc(target)), video.fps,
                                      (width, height))
             if not writer.isOpened():
-                raise ValueError(f"cannot write video {target}: OpenCV has no {_video_fourcc(target)} writer for "
+                raise ValueError(f"cannot write video {target}: OpenCV has no {video_fourcc(target)} writer for "
                                  f"{target.suffix} files here (try .mp4 or .avi)")
             try:
-                _write_stylized_frames(stylizer, video, writer, (height, width), progress)
+                if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
+                    raise ValueError(f"{source}: no frame could be decoded")
             finally:
                 writer.release()
     stylizer.stats.outputs.append(target)
     return stylizer.stats
 
 
-def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> None:
-    """Stylises ``video``'s frames in batches into the open cv2.VideoWriter, at the (height, width) ``size``."""
+def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> int:
+    """Stylises ``video``'s frames in batches into the open cv2.VideoWriter, at the (height, width)
+    ``size``; returns how many frames were written."""
     import cv2
     from tqdm.auto import tqdm
 
     height, width = size
     batch: list[np.ndarray] = []
+    written = 0
 
     def flush() -> None:
+        nonlocal written
         if not batch:
             return
+        written += len(batch)
         for frame in stylizer(np.stack(batch)):
             if frame.shape[:2] != (height, width):
                 frame = resize(frame, height, width)
@@ -342,3 +352,4 @@ def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size:
         if len(batch) >= stylizer.options.batch_size:
             flush()
     flush()
+    return written

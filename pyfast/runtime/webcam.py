@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stylize import MIN_SIDE, Stylizer, VideoReader
+from .stylize import Stylizer, VideoReader, video_fourcc
 
 _END = object()
 
@@ -221,9 +221,7 @@ def run_webcam(
         try:
             while not stop.is_set() and (item := frames_in.get()) is not _END:
                 taken, rgb = item
-                rgb = stylizer.fit(rgb, "frame")
-                if min(rgb.shape[:2]) < MIN_SIDE:
-                    raise ValueError(f"frames are {rgb.shape[1]}x{rgb.shape[0]}; need at least {MIN_SIDE}x{MIN_SIDE}")
+                rgb = stylizer.fit(rgb, "frame")  # raises for frames under the model's minimum size
                 styled = stylizer(rgb[None])[0]
                 stats.stylized += 1
                 frames_out.put((taken, styled))
@@ -281,8 +279,7 @@ def _open_writer(path: Path, fps: float, width: int, height: int):
     import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-    writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*video_fourcc(path)), fps, (width, height))
     if not writer.isOpened():
         raise ValueError(f"cannot write video {path}")
     return writer

@@ -35,6 +35,20 @@ def _state_dict_of(obj: Any, path: Path) -> "OrderedDict[str, torch.Tensor]":
     return state
 
 
+def load_error_reason(exc: BaseException) -> str:
+    """The informative line of ``load_state_dict``'s error (its first line is only a header):
+    the first size mismatch, missing or unexpected key."""
+    for line in str(exc).splitlines():
+        line = line.strip().rstrip(".")
+        if line.startswith("size mismatch"):
+            return line[:300]
+        if line.startswith(("Missing key", "Unexpected key")):
+            keys = re.findall(r'"([^"]+)"', line)
+            more = f" ... ({len(keys)} in all)" if len(keys) > 3 else ""
+            return f"{line.split(' ', 1)[0].lower()} keys {', '.join(keys[:3])}{more}"
+    return first_line(exc, 300)
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TransformerNet:
     """Loads a TransformerNet from a ``.pth`` file.
 
@@ -60,8 +74,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of the wrong shape for this width
-        lines = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
-        raise ValueError(f"{path} is not a TransformerNet checkpoint: {lines[0] if lines else first_line(exc)}") from None
+        raise ValueError(f"{path} is not a TransformerNet checkpoint: {load_error_reason(exc)}") from None
     if missing or unexpected:
         parts = []
         if missing:

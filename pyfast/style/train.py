@@ -22,13 +22,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .._errors import first_line
 from .._files import replaced_on_success
 from .._torch_files import load_torch_file
 from ..data import read_image, resize, write_image
 from ..models.transformer import TransformerNet
 from ..models.vgg import VGG16Features, resolve_weights
-from .checkpoint import load_checkpoint, save_model
+from .checkpoint import load_checkpoint, load_error_reason, save_model
 from .data import ContentImages, image_tensor, to_uint8
 from .losses import RANDOM_FEATURE_STYLE_LAYERS, RANDOM_FEATURE_WEIGHTS, STYLE_LAYERS, LossWeights, PerceptualLoss
 
@@ -95,8 +94,8 @@ def _resume(config: TrainConfig, model: TransformerNet, optimizer: torch.optim.O
         ValueError: not a pyfast training checkpoint, or one of another width or model.
     """
     state = load_torch_file(config.resume, device, what="checkpoint")
-    if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
-        raise ValueError(f"{config.resume} is not a pyfast training checkpoint")
+    if not isinstance(state, dict) or not {"model", "optimizer", "step"} <= state.keys():
+        raise ValueError(f"{config.resume} is not a pyfast training checkpoint (no model, optimizer and step)")
     width = state.get("width")
     if width is not None and float(width) != config.width:
         raise ValueError(f"{config.resume} was trained with width {width}; resume it with --width {width}")
@@ -104,7 +103,7 @@ def _resume(config: TrainConfig, model: TransformerNet, optimizer: torch.optim.O
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{config.resume} does not fit this model ({first_line(exc)})") from None
+        raise ValueError(f"{config.resume} does not fit this model ({load_error_reason(exc)})") from None
     step = int(state["step"])
     if step >= total_steps:
         warnings.warn(f"{config.resume} is already at step {step} of {total_steps}: nothing to train, writing its "

@@ -59,7 +59,8 @@ def test_shipped_samples_and_painted_styles():
 def test_high_depth_grayscale_is_scaled_not_clipped(tmp_path):
     ramp = np.tile(np.arange(0, 65536, 257 * 3, dtype=np.uint16), (4, 1))  # 0, 771, ... as 16-bit
     PILImage.fromarray(ramp).save(tmp_path / "g16.png")  # written as a 16-bit grayscale PNG
-    assert PILImage.open(tmp_path / "g16.png").mode.startswith("I")
+    with PILImage.open(tmp_path / "g16.png") as im:
+        assert im.mode.startswith("I")
     np.testing.assert_array_equal(read_image(tmp_path / "g16.png").rgb[..., 1], ramp >> 8)
     as_float = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     PILImage.fromarray(as_float, "F").save(tmp_path / "f.tif")
@@ -79,3 +80,9 @@ def test_exif_orientation_is_applied(tmp_path):
     upright = read_image(tmp_path / "portrait.png").rgb
     assert upright.shape == (24, 40, 3)
     assert upright[:, -5:].min() == 255 and upright[:, :-5].max() == 0  # the band is now on the right
+
+
+def test_float_grayscale_with_non_finite_values(tmp_path):
+    values = np.array([[np.inf, 0.5, 1.0, 0.25], [np.nan, -np.inf, 0.0, 0.75]], np.float32)
+    PILImage.fromarray(values, "F").save(tmp_path / "f.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif").rgb[..., 0], [[255, 128, 255, 64], [0, 0, 0, 191]])
