@@ -64,14 +64,17 @@ class ResidualBlock(nn.Module):
         return self.in2(self.conv2(out)) + x
 
 
-MAX_WIDTH = 64  # 2048/4096/8192 channels: far past any useful style network
+MAX_WIDTH = 4  # 128/256/512 channels, ~27M parameters: past any useful style network
 
 
 def channels_for(width: float) -> tuple[int, int, int]:
-    """Channel counts at ``width`` (0.5 -> 16/32/64). Raises ValueError unless 0 < width <= 64."""
+    """Channel counts at ``width``: ``c = round(32 * width)`` (at least 1), then c, 2c, 4c
+    (0.5 -> 16/32/64, 0.3 -> 10/20/40). Keeping the 1:2:4 ratio lets a checkpoint's width
+    be read back from its first layer alone. Raises ValueError unless 0 < width <= MAX_WIDTH."""
     if not 0 < width <= MAX_WIDTH:
         raise ValueError(f"width must be in (0, {MAX_WIDTH}], got {width!r}")
-    return tuple(max(1, round(c * width)) for c in BASE_CHANNELS)  # type: ignore[return-value]
+    c = max(1, round(BASE_CHANNELS[0] * width))
+    return tuple(c * base // BASE_CHANNELS[0] for base in BASE_CHANNELS)  # type: ignore[return-value]
 
 
 class TransformerNet(nn.Module):

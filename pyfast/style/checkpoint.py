@@ -82,6 +82,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
         raise ValueError(f"{path} is not a TransformerNet checkpoint: {'; '.join(parts)}")
+    broken = [name for name, tensor in model.state_dict().items() if not torch.isfinite(tensor).all()]
+    if broken:  # a diverged training run: every output would be NaN (a black image)
+        raise ValueError(f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}"
+                         f"{' ...' if len(broken) > 3 else ''}): the training run that wrote it diverged")
     return model.to(map_location).eval()
 
 

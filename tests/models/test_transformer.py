@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pyfast.models import TransformerNet, create_model, list_models
-from pyfast.models.transformer import MIN_SIZE
+from pyfast.models.transformer import MIN_SIZE, channels_for
 
 # The parameter names of pytorch/examples' fast_neural_style TransformerNet.
 EXAMPLES_KEYS = (
@@ -74,11 +74,18 @@ def test_registry():
     assert create_model("transformer_net_half").width == 0.5
     with pytest.raises(ValueError, match="unknown model 'nope'; valid names: .*transformer_net"):
         create_model("nope")
-    with pytest.raises(ValueError, match=r"width must be in \(0, 64\]"):
+    with pytest.raises(ValueError, match=r"width must be in \(0, 4\]"):
         TransformerNet(width=0)
 
 
-@pytest.mark.parametrize("width", [float("inf"), float("nan"), 65.0])
+@pytest.mark.parametrize("width", [float("inf"), float("nan"), 4.5, 64.0])
 def test_width_must_be_finite_and_bounded(width):
     with pytest.raises(ValueError, match="width must be in"):
         TransformerNet(width=width)
+
+
+@pytest.mark.parametrize("width", [0.01, 0.1, 0.2, 0.3, 0.45, 0.6, 0.7, 0.8, 1.3, 2.7])
+def test_channels_keep_one_two_four_so_the_width_reads_back_from_the_first_layer(width):
+    c1, c2, c3 = channels_for(width)
+    assert (c2, c3) == (2 * c1, 4 * c1)
+    assert channels_for(c1 / 32) == (c1, c2, c3)

@@ -62,3 +62,20 @@ def test_not_a_checkpoint(tmp_path):
     torch.save(mixed, tmp_path / "mixed.pth")
     with pytest.raises(ValueError, match="not a TransformerNet checkpoint: size mismatch for res1.conv1.conv2d.weight"):
         load_checkpoint(tmp_path / "mixed.pth")
+
+
+@pytest.mark.parametrize("width", [0.1, 0.3, 0.7])
+def test_saved_models_of_any_width_load_back(tmp_path, width):
+    model = TransformerNet(width=width)
+    loaded = load_checkpoint(save_model(model, tmp_path / "m.pth"))
+    x = torch.rand(1, 3, 20, 24) * 255
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_non_finite_weights_are_named(tmp_path):
+    state = TransformerNet(width=0.25).state_dict()
+    state["res2.conv1.conv2d.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(ValueError, match=r"nan.pth holds NaN or infinite weights \(res2.conv1.conv2d.weight\)"):
+        load_checkpoint(tmp_path / "nan.pth")
