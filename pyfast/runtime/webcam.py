@@ -8,6 +8,7 @@ Offline (a video file, not real time), every frame is processed in order instead
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import threading
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .stylize import Stylizer, VideoReader, video_fourcc
+from .._files import replaced_on_success, same_file
+from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, video_fourcc
 
 _END = object()
 
@@ -153,34 +155,67 @@ def run_webcam(
     max_frames: int | None = None,
     overlay: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    progress: bool = False,
 ) -> WebcamStats:
     """Runs the capture -> inference -> encoding pipeline until the source ends, ``max_frames``
     frames are captured, ``should_stop()`` turns true, Ctrl-C, or "q" in the window.
 
+    The video is written to a temporary file that replaces ``out`` when the run ends: an
+    error, or Ctrl-C while stylising a video file, leaves an earlier ``out`` as it was (the
+    KeyboardInterrupt is re-raised); Ctrl-C on a camera is its normal stop and keeps the
+    recording.
+
     Args:
         stylizer: the style model and options (max size, strength, colour).
         source: a camera index or a video file.
-        out: video file to write (.mp4/.m4v/.mov: mp4v; else MJPG), frames at the processed size.
+        out: video file to write (.mp4/.m4v/.mov: mp4v; .webm: VP8; .avi/.mkv: MJPG), frames
+            at the processed size (``max_size``), without the overlay.
         window: show the result in an OpenCV window (needs an OpenCV build with a GUI).
         realtime: drop frames the model has no time for (default: True for cameras, False
             for files, which are then processed frame by frame).
         max_frames: stop after capturing this many frames.
-        overlay: draw the frame rate and latency on the output.
+        overlay: draw the frame rate and latency in the window.
+        progress: a progress bar over the frames of a video file processed frame by frame.
 
     Raises:
-        ValueError: nothing to show or write (``window`` False and no ``out``), a source that
-            cannot be opened, or no GUI for a window. FileNotFoundError: a missing video file.
+        ValueError: nothing to show or write (``window`` False and no ``out``), ``out`` not a
+            video file name or the source video itself, a source that cannot be opened, no
+            frame stylised, or no GUI for a window. FileNotFoundError: a missing video file.
     """
     import cv2
 
     if not window and out is None:
         raise ValueError("nothing to do: give an output file (out) or show a window")
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(f"cannot write video to {out}: name a {', '.join(VIDEO_SUFFIXES)} file")
+        if not isinstance(source, int) and same_file(out, source):
+            raise ValueError(f"writing {out} would overwrite the video being stylised; choose another name")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     if window and re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
-        raise ValueError("this OpenCV build has no GUI (opencv-python-headless): write a video with out= instead")
+        raise ValueError("this OpenCV build has no GUI (opencv-python-headless): no window can be shown; "
+                         "write a video file instead (--out FILE --no-window)")
     live = isinstance(source, int)
     realtime = live if realtime is None else realtime
+    with contextlib.ExitStack() as cleanup:
+        target = cleanup.enter_context(replaced_on_success(out)) if out is not None else None
+        stats = _run_pipeline(stylizer, source, out, target, window, live, realtime, max_frames, overlay,
+                              should_stop, progress)
+        if out is not None and stats.written == 0:
+            raise ValueError(f"no frame was stylised, so {out} was not written")
+    return stats
+
+
+def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None, target: Path | None,
+                  window: bool, live: bool, realtime: bool, max_frames: int | None, overlay: bool,
+                  should_stop: Callable[[], bool] | None, progress: bool) -> WebcamStats:
+    """run_webcam's three threads, writing to ``target``; re-raises a thread's error, and
+    Ctrl-C unless the source is a camera."""
+    import cv2
+    from tqdm.auto import tqdm
+
     capture = open_capture(source)
     fps_in = capture.get(cv2.CAP_PROP_FPS) or 30.0
     stop = threading.Event()
@@ -188,8 +223,11 @@ def run_webcam(
     frames_out = LatestSlot() if realtime else _Queue(stop)
     shown = LatestSlot()
     errors: list[BaseException] = []
-    stats = WebcamStats(output=Path(out) if out is not None else None)
+    stats = WebcamStats(output=out)
     latencies: list[float] = []
+    frame_count = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))  # cameras: -1 or 0
+    bar = tqdm(total=min(frame_count, max_frames or frame_count) or None, desc="webcam", unit="frame",
+               disable=not progress or realtime, leave=False)
 
     def guarded(fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -236,15 +274,17 @@ def run_webcam(
                 taken, rgb = item
                 bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
                 latencies.append((time.perf_counter() - taken) * 1e3)
-                if overlay:
-                    elapsed = time.perf_counter() - started
-                    draw_fps(bgr, stats.stylized / elapsed if elapsed > 0 else 0.0, float(np.mean(latencies[-30:])))
-                if out is not None:
+                if target is not None:
                     if writer is None:
-                        writer = _open_writer(Path(out), fps_in, bgr.shape[1], bgr.shape[0])
+                        writer = _open_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0])
                     writer.write(bgr)
                     stats.written += 1
+                bar.update()
                 if window:
+                    if overlay:
+                        elapsed = time.perf_counter() - started
+                        bgr = draw_fps(bgr.copy(), stats.stylized / elapsed if elapsed > 0 else 0.0,
+                                       float(np.mean(latencies[-30:])))
                     shown.put(bgr)
         finally:
             if writer is not None:
@@ -256,15 +296,17 @@ def run_webcam(
     start = time.perf_counter()
     for thread in threads:
         thread.start()
+    interrupted = False
     try:
         _display_or_wait(shown if window else None, threads, stop, should_stop)
     except KeyboardInterrupt:
-        stop.set()
+        interrupted = True
     finally:
         stop.set()
         for thread in threads:
             thread.join()
         capture.release()
+        bar.close()
         if window:
             cv2.destroyAllWindows()
     stats.seconds = time.perf_counter() - start
@@ -272,16 +314,18 @@ def run_webcam(
     stats.latency_ms = float(np.mean(latencies)) if latencies else 0.0
     if errors:
         raise errors[0]
+    if interrupted and not live:
+        raise KeyboardInterrupt
     return stats
 
 
-def _open_writer(path: Path, fps: float, width: int, height: int):
+def _open_writer(path: Path, name: Path | None, fps: float, width: int, height: int):
+    """An OpenCV writer to ``path`` (a temporary file), with the codec of ``name``'s suffix."""
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*video_fourcc(path)), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*video_fourcc(name or path)), fps, (width, height))
     if not writer.isOpened():
-        raise ValueError(f"cannot write video {path}")
+        raise ValueError(f"cannot write video {name or path}")
     return writer
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -49,8 +50,17 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     source = args.video if args.video is not None else (args.camera or 0)
     engine = Engine(resolve_model(args.model), providers=args.provider, threads=args.threads)
     options = StylizeOptions(max_size=args.max_size or None, strength=args.strength, preserve_color=args.preserve_color)
-    stats = run_webcam(Stylizer(engine, options), source, out=args.out, window=not args.no_window,
-                       realtime=True if args.realtime else None, max_frames=args.max_frames)
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # "camera N cannot be opened" says it once
+    try:
+        stats = run_webcam(Stylizer(engine, options), source, out=args.out, window=not args.no_window,
+                           realtime=True if args.realtime else None, max_frames=args.max_frames,
+                           overlay=not args.no_overlay, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        if args.out:
+            print(f"pyfast webcam: interrupted; {args.out} left as it was", file=sys.stderr)
+        raise
     where = f" into {stats.output}" if stats.output else ""
     print(f"stylized {stats.stylized} of {stats.captured} frame(s){where} ({stats.dropped} dropped as stale): "
           f"{stats.fps:.1f} frames/s, mean latency {stats.latency_ms:.0f} ms ({engine.provider})")
@@ -106,8 +116,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--camera", type=_int_at_least(0), help="camera index (default 0)")
     source.add_argument("--video", help="a video file instead of a camera")
     webcam.add_argument("-m", "--model", required=True, help="shipped model name or .onnx")
-    webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .avi)")
+    webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .avi, .mov, .mkv, .webm), "
+                        "at the processed size (--max-size); Ctrl-C on a camera ends and keeps the recording")
     webcam.add_argument("--no-window", action="store_true", help="headless: only write --out")
+    webcam.add_argument("--no-overlay", action="store_true", help="no frame rate / latency text in the window")
+    webcam.add_argument("--no-progress", action="store_true", help="no progress bar for a --video")
     webcam.add_argument("--max-size", type=_int_at_least(0), default=640, help="longer side the model runs at, 0: full (default 640)")
     webcam.add_argument("--strength", type=float, default=1.0, help="0..1 blend over the camera image (default 1)")
     webcam.add_argument("--preserve-color", action="store_true", help="keep the camera's colours")

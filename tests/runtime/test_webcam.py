@@ -156,3 +156,42 @@ def test_an_unwritable_output_ends_the_run_with_its_error(tmp_path):
     finished, error = _run_bounded(30, stylizer=stylizer, source=source, out=tmp_path / "afile" / "out.avi", window=False)
     assert finished, "run_webcam hung after the writer failed"
     assert isinstance(error, OSError)
+
+
+def test_the_written_video_has_no_overlay(tmp_path):
+    source = make_video(tmp_path / "in.avi", frames=6)
+    stylizer = Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None))
+    for name, overlay in (("with.avi", True), ("without.avi", False)):
+        run_webcam(stylizer, source, out=tmp_path / name, window=False, overlay=overlay)
+    with_overlay, without = read_frames(tmp_path / "with.avi"), read_frames(tmp_path / "without.avi")
+    assert len(with_overlay) == 6 and all(np.array_equal(a, b) for a, b in zip(with_overlay, without))
+
+
+def test_refuses_its_own_input_and_non_video_names(tmp_path):
+    source = make_video(tmp_path / "in.avi")
+    before = source.read_bytes()
+    stylizer = Stylizer(SlowEngine(0.0))
+    with pytest.raises(ValueError, match="would overwrite the video being stylised"):
+        run_webcam(stylizer, source, out=tmp_path / "." / "in.avi", window=False)
+    with pytest.raises(ValueError, match=r"cannot write video to .*x.png: name a .mp4"):
+        run_webcam(stylizer, source, out=tmp_path / "x.png", window=False)
+    assert source.read_bytes() == before and not (tmp_path / "x.png").exists()
+
+
+def test_ctrl_c_on_a_video_file_keeps_the_earlier_output(tmp_path):
+    source = make_video(tmp_path / "in.avi", frames=60)
+    out = tmp_path / "out.avi"
+    out.write_bytes(b"earlier output")
+    calls = []
+
+    def interrupt_after_a_few_checks():
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return False
+
+    stylizer = Stylizer(SlowEngine(0.01), StylizeOptions(max_size=None))
+    with pytest.raises(KeyboardInterrupt):
+        run_webcam(stylizer, source, out=out, window=False, should_stop=interrupt_after_a_few_checks)
+    assert out.read_bytes() == b"earlier output"
+    assert {p.name for p in tmp_path.iterdir()} == {"in.avi", "out.avi"}  # no temporary file left
