@@ -1,4 +1,5 @@
-"""Writing files so that a failed or interrupted write never replaces a good one (no torch import)."""
+"""Files: writing so that a failed or interrupted write never replaces a good one, and finding
+the media files below a folder (no torch import)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import errno
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,3 +63,30 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist
         return False
+
+
+def files_below(folder: str | os.PathLike, suffixes: Iterable[str],
+                exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Files below ``folder`` whose suffix (lower-cased) is in ``suffixes``, sorted.
+
+    Follows symbolic links to folders (each real folder is read once, so a link loop ends),
+    skips hidden temporary files of :func:`replaced_on_success` and everything below the
+    ``exclude`` folders (an output folder inside the input folder, say). Unreadable
+    sub-folders are skipped.
+    """
+    suffixes = tuple(s.lower() for s in suffixes)
+    excluded = {os.path.realpath(e) for e in exclude}
+    seen: set[str] = set()
+    found = []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen or real in excluded:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in names:
+            path = Path(root, name)
+            if path.suffix.lower() in suffixes and not is_partial(path) and path.is_file():
+                found.append(path)
+    return sorted(found)

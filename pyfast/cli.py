@@ -147,8 +147,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
 
     options = StylizeOptions(max_size=args.max_size or None, oversize=args.oversize, strength=args.strength,
                              preserve_color=args.preserve_color, batch_size=args.batch_size)
-    files = collect_inputs(args.inputs)
     out = Path(args.output)
+    files = collect_inputs(args.inputs, exclude=[out])  # earlier outputs in an input folder are not inputs
     single_output = None
     names_a_folder = out.is_dir() or args.output.endswith(("/", os.sep))
     if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not names_a_folder:

@@ -336,3 +336,17 @@ def test_train_style_rejects_bad_numbers_before_training(tmp_path, capsys, flag,
         main(["train-style", "--style", str(tmp_path / "s.png"), "--content-dir", str(tmp_path), flag, value])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_stylize_into_a_folder_inside_the_input_folder_runs_again(model_files, photos):
+    for _ in range(2):  # the second run does not take the first run's outputs for inputs
+        assert main(["stylize", str(photos), "-m", str(model_files / "tiny.onnx"), "-o", str(photos / "styled"),
+                     "--no-progress"]) == 0
+    assert sorted(p.relative_to(photos / "styled").as_posix() for p in (photos / "styled").rglob("*.*")) == [
+        "a.png", "b.jpg", "gray.png", "sub/c.png"]
+
+
+def test_stylize_the_same_file_twice_writes_it_once(model_files, photos, tmp_path):
+    assert main(["stylize", str(photos / "a.png"), str(photos / "." / "a.png"), "-m", str(model_files / "tiny.onnx"),
+                 "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]

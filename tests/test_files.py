@@ -50,3 +50,16 @@ def test_errors_name_the_target_not_the_temporary_file(tmp_path):
 
 def test_partial_files_are_recognised():
     assert is_partial(".photo.partial-12-0.png") and not is_partial("photo.partial.png") and not is_partial("a.png")
+
+
+def test_files_below_follows_linked_folders_once_and_leaves_out_excluded_ones(tmp_path):
+    from pyfast._files import files_below
+
+    (tmp_path / "photos" / "out").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("photos/a.png", "photos/out/a.png", "elsewhere/b.JPG", "photos/notes.txt", "photos/.c.partial-1-2.png"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "photos" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "loop").symlink_to(tmp_path / "photos")  # a link loop ends
+    found = files_below(tmp_path / "photos", (".png", ".jpg"), exclude=[tmp_path / "photos" / "out"])
+    assert [p.relative_to(tmp_path / "photos").as_posix() for p in found] == ["a.png", "linked/b.JPG"]

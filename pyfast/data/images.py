@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .._files import replaced_on_success
+from .._files import files_below, replaced_on_success
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Decoded images above this many pixels are refused (decompression bombs, absurd inputs).
@@ -125,12 +126,13 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | No
     return path
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files below ``folder`` (recursive, sorted). Raises FileNotFoundError for a missing folder."""
+def list_images(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Image files below ``folder`` (recursive through linked folders too, sorted), leaving
+    out the ``exclude`` folders. Raises FileNotFoundError for a missing folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return files_below(folder, IMAGE_SUFFIXES, exclude)
 
 
 def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:

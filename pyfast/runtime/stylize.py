@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import is_partial, replaced_on_success, same_file
+from .._files import files_below, replaced_on_success, same_file
 from ..data.images import IMAGE_SUFFIXES, Image, fit_within, read_image, resize, write_image
 from .color import blend, preserve_color, to_uint8
 from .engine import Engine
@@ -171,8 +171,11 @@ def plan_outputs(files: Sequence[tuple[Path, Path | None]], out: Path, single_ou
     return targets
 
 
-def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path | None]]:
-    """(file, folder it was found in or None) for files and folders given on the command line.
+def collect_inputs(inputs: Sequence[str | os.PathLike],
+                   exclude: Sequence[str | os.PathLike] = ()) -> list[tuple[Path, Path | None]]:
+    """(file, folder it was found in or None) for files and folders given on the command line;
+    a file given twice (under any spelling) once. Folders are searched recursively, leaving
+    out the ``exclude`` folders (the output folder, when it lies inside an input folder).
 
     Raises:
         FileNotFoundError: a path that does not exist. ValueError: unsupported file type,
@@ -183,9 +186,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path
         raise ValueError("an input path is empty")
     for item in map(Path, inputs):
         if item.is_dir():
-            files = [p for p in sorted(item.rglob("*"))
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not is_partial(p)]
-            found += [(p, item) for p in files]
+            found += [(p, item) for p in files_below(item, IMAGE_SUFFIXES + VIDEO_SUFFIXES, exclude)]
         elif item.is_file():
             if item.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
                 raise ValueError(f"{item}: unsupported file type {item.suffix!r} (images: {', '.join(IMAGE_SUFFIXES)}; videos: {', '.join(VIDEO_SUFFIXES)})")
@@ -194,7 +195,10 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path
             raise FileNotFoundError(f"no such file or folder: {item}")
     if not found:
         raise ValueError("no images or videos to stylise in " + ", ".join(map(str, inputs)))
-    return found
+    unique: dict[str, tuple[Path, Path | None]] = {}
+    for path, folder in found:
+        unique.setdefault(os.path.realpath(path), (path, folder))
+    return list(unique.values())
 
 
 def stylize_images(

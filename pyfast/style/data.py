@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,13 +23,15 @@ class ContentImages(Dataset):
             flips (for small folders); otherwise a centre crop of the whole
             shorter side, as in pytorch/examples.
         seed: base seed of the augmentation (item i of epoch e is reproducible).
+        exclude: folders below ``folder`` to leave out (the run's own output folder).
 
     Raises:
         FileNotFoundError: missing folder. ValueError: no image files in it.
     """
 
-    def __init__(self, folder: str | os.PathLike, size: int = 256, augment: bool = False, seed: int = 0) -> None:
-        self.paths = list_images(folder)
+    def __init__(self, folder: str | os.PathLike, size: int = 256, augment: bool = False, seed: int = 0,
+                 exclude: Sequence[str | os.PathLike] = ()) -> None:
+        self.paths = list_images(folder, exclude)
         if not self.paths:
             raise ValueError(f"no images found in {folder}")
         if size < 16:

@@ -163,7 +163,8 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    dataset = ContentImages(config.content_dir, config.image_size, augment=config.augment, seed=config.seed)
+    dataset = ContentImages(config.content_dir, config.image_size, augment=config.augment, seed=config.seed,
+                            exclude=[out_dir])  # previews and saved outputs are not training images
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=config.seed) if world > 1 else None
     loader = DataLoader(
         dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,

@@ -139,3 +139,12 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
 def test_non_finite_loss_stops_before_the_update(images):
     with pytest.raises(FloatingPointError, match="loss is (nan|inf) at step 1"):
         train_style(config(images, weights=LossWeights(float("inf"), 1.0, 0.0)), progress=False)
+
+
+def test_content_images_leave_out_the_runs_own_output_folder(tmp_path):
+    from pyfast.style.data import ContentImages
+
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "runs/preview.png", "runs/style.png"):
+        write_image(tmp_path / name, rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    assert [p.name for p in ContentImages(tmp_path, 16, exclude=[tmp_path / "runs"]).paths] == ["a.png"]
