@@ -52,11 +52,32 @@ def _high_depth_gray_to_8bit(im):
     return PILImage.fromarray(values.astype(np.uint8), "L")
 
 
+def _to_srgb(im):
+    """``im`` in sRGB when it carries another ICC colour profile (else unchanged)."""
+    profile = im.info.get("icc_profile")
+    if not profile or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
+    import io
+
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if "srgb" in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
+            return im
+        mode = "RGBA" if im.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):  # a damaged profile: use the pixels as they are
+        return im
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
     """Reads an image file as RGB uint8; grayscale and palette images are converted, alpha kept.
 
-    The EXIF orientation is applied (a portrait photo comes out upright); 16-bit and
-    float grayscale images are scaled to 8 bits rather than clipped.
+    The EXIF orientation is applied (a portrait photo comes out upright); an embedded
+    colour profile other than sRGB (Display P3, Adobe RGB, a CMYK press profile) is
+    converted to sRGB; 16-bit and float grayscale images are scaled to 8 bits rather than
+    clipped. Of an animation or a multi-page file, the first frame is read (with a warning).
 
     Raises:
         FileNotFoundError: no such file.
@@ -79,10 +100,15 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                     raise ValueError(f"{path}: {width}x{height} pixels is over the limit of {max_pixels}")
                 if width == 0 or height == 0:
                     raise ValueError(f"{path}: image has zero size ({width}x{height})")
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1:
+                    warnings.warn(f"{path} holds {frames} frames (an animation or pages); only the first is used",
+                                  stacklevel=2)
                 im.load()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # a damaged EXIF block: the pixels are still fine
                     ImageOps.exif_transpose(im, in_place=True)
+                im = _to_srgb(im)
                 if im.mode.startswith("I") or im.mode == "F":
                     im = _high_depth_gray_to_8bit(im)
                 has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)

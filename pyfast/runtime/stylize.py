@@ -218,12 +218,18 @@ def stylize_images(
     from tqdm.auto import tqdm
 
     files = list(files)
+    targets = plan_outputs(files, out, single_output)
     pending: dict[tuple[int, int], list[tuple[Path, Path, Image]]] = {}
+    # Images wait for others of their size to fill a batch; at most this many wait in all
+    # (a folder of all-different sizes would otherwise be held in memory to the end).
+    max_waiting = max(2 * stylizer.options.batch_size, 8)
+    bar = tqdm(total=len(files), desc="stylize", unit="img", disable=not progress)  # counts finished images
 
     def flush(key: tuple[int, int]) -> None:
         group = pending.pop(key, [])
         if not group:
             return
+        bar.update(len(group))
         styled = stylizer(np.stack([img.rgb for _, _, img in group]))
         for (source, target, img), rgb in zip(group, styled):
             alpha = img.alpha
@@ -234,20 +240,23 @@ def stylize_images(
             except OSError as exc:  # this output's folder or file; the others may still be written
                 stylizer.stats.failed.append((source, str(exc)))
 
-    for (source, _), target in tqdm(list(zip(files, plan_outputs(files, out, single_output))), desc="stylize",
-                                     unit="img", disable=not progress):
+    for (source, _), target in zip(files, targets):
         try:
             img = read_image(source)
             rgb = stylizer.fit(img.rgb, str(source))
         except (OSError, ValueError) as exc:
             stylizer.stats.failed.append((source, str(exc)))
+            bar.update()
             continue
         key = rgb.shape[:2]
         pending.setdefault(key, []).append((source, target, Image(rgb, img.alpha)))
         if len(pending[key]) >= stylizer.options.batch_size:
             flush(key)
+        elif sum(map(len, pending.values())) > max_waiting:
+            flush(max(pending, key=lambda k: len(pending[k])))
     for key in list(pending):
         flush(key)
+    bar.close()
     return stylizer.stats
 
 

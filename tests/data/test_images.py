@@ -86,3 +86,56 @@ def test_float_grayscale_with_non_finite_values(tmp_path):
     values = np.array([[np.inf, 0.5, 1.0, 0.25], [np.nan, -np.inf, 0.0, 0.75]], np.float32)
     PILImage.fromarray(values, "F").save(tmp_path / "f.tif")
     np.testing.assert_array_equal(read_image(tmp_path / "f.tif").rgb[..., 0], [[255, 128, 255, 64], [0, 0, 0, 191]])
+
+
+def _matrix_rgb_profile(description, red, green, blue, gamma=2.2):
+    """A minimal ICC v2 RGB matrix/TRC profile with the given D50 primaries (XYZ triples)."""
+    import struct
+
+    def s15(v):
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v):
+        return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
+
+    text = description.encode() + b"\0"
+    tags = {
+        b"desc": b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67),
+        b"wtpt": xyz((0.9642, 1.0, 0.8249)),
+        b"rXYZ": xyz(red), b"gXYZ": xyz(green), b"bXYZ": xyz(blue),
+    }
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags.update({b"rTRC": curve, b"gTRC": curve, b"bTRC": curve})
+    table, data, offset = b"", b"", 128 + 4 + 12 * len(tags)
+    for signature, body in tags.items():
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
+              + b"acsp" + bytes(24) + struct.pack(">I", 0) + xyz((0.9642, 1.0, 0.8249))[8:] + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+SRGB_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+
+
+def test_a_colour_profile_other_than_srgb_is_converted_to_srgb(tmp_path):
+    red, green, blue = SRGB_D50
+    swapped = _matrix_rgb_profile("red and green swapped", green, red, blue)  # its "red" is sRGB's green
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    pixels[..., 0] = 220
+    PILImage.fromarray(pixels).save(tmp_path / "tagged.png", icc_profile=swapped)
+    PILImage.fromarray(pixels).save(tmp_path / "srgb.png", icc_profile=_matrix_rgb_profile("sRGB look-alike", *SRGB_D50))
+    r, g, b = read_image(tmp_path / "tagged.png").rgb[4, 4].astype(int)
+    assert g > 150 and r < 60 and b < 60  # shown as the profile means it: green
+    np.testing.assert_array_equal(read_image(tmp_path / "srgb.png").rgb, pixels)  # an sRGB profile: untouched
+
+
+def test_only_the_first_frame_of_an_animation_is_read_with_a_warning(tmp_path):
+    frames = [PILImage.fromarray(np.full((6, 6, 3), v, np.uint8)) for v in (10, 200, 90)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    with pytest.warns(UserWarning, match=r"anim.png holds 3 frames .*only the first is used"):
+        img = read_image(tmp_path / "anim.png")
+    assert (img.rgb == 10).all()

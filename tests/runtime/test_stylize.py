@@ -95,3 +95,28 @@ def test_outputs_up_to_3px_larger_are_cropped_as_pytorch_examples_models_need():
     output = np.zeros((1, 3, 8, 8), np.float32)  # a non-cropping TransformerNet on a 5x6 input
     output[:, :, :5, :6] = 200.0
     assert (finish_output(frames, output) == 200).all()
+
+
+def test_images_of_all_different_sizes_are_not_held_to_the_end(tmp_path, monkeypatch):
+    import pyfast.runtime.stylize as stylize
+    from pyfast.data import write_image
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(20):  # 20 sizes, none repeated: no batch ever fills
+        path = write_image(tmp_path / "in" / f"{i:02d}.png", rng.integers(0, 256, (16 + i, 16, 3), dtype=np.uint8))
+        files.append((path, tmp_path / "in"))
+    reads = []
+    real_read = stylize.read_image
+    monkeypatch.setattr(stylize, "read_image", lambda path: reads.append(path) or real_read(path))
+    reads_at_each_run = []
+
+    class CountingEngine(FakeEngine):
+        def run(self, x):
+            reads_at_each_run.append(len(reads))
+            return super().run(x)
+
+    stats = stylize.stylize_images(Stylizer(CountingEngine(), StylizeOptions(batch_size=4, max_size=None)), files,
+                                   tmp_path / "out", progress=False)
+    assert len(stats.outputs) == 20 and max(reads_at_each_run) == 20
+    assert reads_at_each_run[0] == 9  # the ninth waiting image (2 x batch size + 1) sends one through
