@@ -63,6 +63,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_train_style(args: argparse.Namespace) -> int:
     from .style.train import TrainConfig, train_style
 
+    if args.distill_weight is not None and not args.teacher:
+        raise UsageError("--distill-weight needs --teacher (the model to distil)")
     config = TrainConfig(
         style=args.style, content_dir=args.content_dir, out_dir=args.out_dir, name=args.name,
         image_size=args.image_size, style_size=args.style_size, batch_size=args.batch_size,
@@ -70,7 +72,9 @@ def _cmd_train_style(args: argparse.Namespace) -> int:
         weights=_loss_weights(args),
         width=args.width, vgg_weights=args.vgg_weights, loss_width=args.loss_width, augment=args.augment,
         style_warmup=args.style_warmup,
-        teacher=args.teacher, distill_weight=args.distill_weight, checkpoint_every=args.checkpoint_every,
+        teacher=str(_style_weights(args.teacher)[0]) if args.teacher else None,
+        distill_weight=1.0 if args.distill_weight is None else args.distill_weight,
+        checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, resume=args.resume, seed=args.seed, device=args.device,
         amp=not args.no_amp, workers=args.workers,
     )
@@ -295,8 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss-width", type=positive_float, default=1.0, help="width of the random-feature loss network")
     train.add_argument("--augment", action="store_true", help="random crops and flips (small content folders)")
     train.add_argument("--style-warmup", type=_int_at_least(0), default=0, help="steps of content loss only, first")
-    train.add_argument("--teacher", help="distil this trained model (.pth) into the student")
-    train.add_argument("--distill-weight", type=non_negative_float, default=1.0)
+    train.add_argument("--teacher", help="distil this trained model (.pth or a shipped style's name) into the student")
+    train.add_argument("--distill-weight", type=non_negative_float, help="weight of the distillation loss (default 1)")
     train.add_argument("--checkpoint-every", type=_int_at_least(0), default=1000)
     train.add_argument("--preview-every", type=_int_at_least(0), default=200)
     train.add_argument("--resume", help="continue from a checkpoint.pt")

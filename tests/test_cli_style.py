@@ -1,3 +1,4 @@
+import contextlib
 """The style-transfer commands end to end, on small generated images and a short video."""
 
 import subprocess
@@ -307,7 +308,7 @@ def test_train_style_cli_end_to_end(tmp_path, photos):
     stripes[:, ::6] = 255
     write_image(tmp_path / "style.png", stripes)
     args = ["train-style", "--style", str(tmp_path / "style.png"), "--content-dir", str(photos), "--out-dir",
-            str(tmp_path / "run"), "--image-size", "32", "--batch-size", "2", "--steps", "3", "--width", "0.25",
+            str(tmp_path / "run"), "--image-size", "32", "--batch-size", "2", "--steps", "3", "--width", "0.3",  # 10/20/40 channels
             "--loss-width", "0.125", "--export", "--no-progress"]
     assert main(args) == 0
     assert (tmp_path / "run" / "style.pth").is_file() and (tmp_path / "run" / "style.onnx").is_file()
@@ -350,3 +351,30 @@ def test_stylize_the_same_file_twice_writes_it_once(model_files, photos, tmp_pat
     assert main(["stylize", str(photos / "a.png"), str(photos / "." / "a.png"), "-m", str(model_files / "tiny.onnx"),
                  "-o", str(tmp_path / "out"), "--no-progress"]) == 0
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+
+
+@pytest.mark.parametrize("extra, setup, message", [
+    (["--distill-weight", "5"], None, "--distill-weight needs --teacher"),
+    (["--name", "../escaped"], None, "name '../escaped' must be a plain file name"),
+    (["--out-dir", "{tmp}/afile"], "afile", "output folder .*afile exists and is not a folder"),
+    (["--style", "{tmp}/tiny.png"], "tiny", "style image .*tiny.png is 4x3; it needs at least 16 pixels"),
+    (["--content-dir", "{tmp}/junk", "--workers", "1"], "junk", r"no readable images in .*junk \(1 image file\(s\) tried\)"),
+])
+def test_train_style_one_line_errors_before_training(tmp_path, photos, capsys, extra, setup, message):
+    import re
+
+    write_image(tmp_path / "style.png", np.zeros((32, 32, 3), np.uint8))
+    if setup == "afile":
+        (tmp_path / "afile").write_text("a file")
+    elif setup == "tiny":
+        write_image(tmp_path / "tiny.png", np.zeros((3, 4, 3), np.uint8))
+    elif setup == "junk":
+        written((tmp_path / "junk").mkdir() or tmp_path / "junk" / "x.png", b"not a png")
+    args = ["train-style", "--style", str(tmp_path / "style.png"), "--content-dir", str(photos), "--out-dir",
+            str(tmp_path / "run"), "--image-size", "32", "--steps", "1", "--width", "0.25", "--loss-width", "0.125",
+            "--no-progress"] + [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    with pytest.warns(RuntimeWarning) if setup == "junk" else contextlib.nullcontext():
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run" / "style.pth").exists()

@@ -31,6 +31,7 @@ class ContentImages(Dataset):
 
     def __init__(self, folder: str | os.PathLike, size: int = 256, augment: bool = False, seed: int = 0,
                  exclude: Sequence[str | os.PathLike] = ()) -> None:
+        self.folder = folder
         self.paths = list_images(folder, exclude)
         if not self.paths:
             raise ValueError(f"no images found in {folder}")
@@ -55,7 +56,7 @@ class ContentImages(Dataset):
             except ValueError as exc:
                 self._bad.add(i)
                 warnings.warn(f"skipping unreadable training image: {exc}", RuntimeWarning, stacklevel=2)
-        raise ValueError("no readable images in the content folder")
+        raise ValueError(f"no readable images in {self.folder} ({len(self.paths)} image file(s) tried)")
 
     def __getitem__(self, index: int) -> torch.Tensor:
         rgb = self._load(index)

@@ -112,12 +112,19 @@ def _resume(config: TrainConfig, model: TransformerNet, optimizer: torch.optim.O
 
 
 def load_style_image(path: str, size: int | None) -> torch.Tensor:
-    """The style image as (1, 3, H, W) on the 0-255 scale, its longer side resized to ``size``."""
+    """The style image as (1, 3, H, W) on the 0-255 scale, its longer side resized to ``size``.
+
+    Raises:
+        ValueError: unreadable, or under 16 pixels on a side (the loss network pools it 3 times).
+    """
     rgb = read_image(path).rgb
     if size:
         h, w = rgb.shape[:2]
         scale = size / max(h, w)
         rgb = resize(rgb, max(1, round(h * scale)), max(1, round(w * scale)))
+    if min(rgb.shape[:2]) < 16:
+        raise ValueError(f"style image {path} is {rgb.shape[1]}x{rgb.shape[0]}{' after --style-size' if size else ''}; "
+                         f"it needs at least 16 pixels on each side")
     return image_tensor(rgb)
 
 
@@ -155,6 +162,15 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
 
     if config.batch_size < 1 or config.image_size < 16 or not 0 < config.lr < math.inf:
         raise ValueError("batch size must be >= 1, image size >= 16 and lr a finite number > 0")
+    if config.name is not None and (not config.name.strip() or Path(config.name).name != config.name
+                                    or config.name in (".", "..")):
+        raise ValueError(f"name {config.name!r} must be a plain file name (no folders): the model is written "
+                         f"into the output folder")
+    if Path(config.out_dir).exists() and not Path(config.out_dir).is_dir():
+        raise ValueError(f"output folder {config.out_dir} exists and is not a folder")
+    if config.steps is not None and config.style_warmup >= config.steps:
+        warnings.warn(f"style warm-up of {config.style_warmup} steps covers all {config.steps} steps: "
+                      f"the style loss is never used", stacklevel=2)
     device = _pick_device(config.device)
     rank, world = _setup_distributed(device)
     torch.manual_seed(config.seed + rank)
@@ -165,6 +181,7 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
 
     dataset = ContentImages(config.content_dir, config.image_size, augment=config.augment, seed=config.seed,
                             exclude=[out_dir])  # previews and saved outputs are not training images
+    dataset[0]  # a folder with no readable image fails here, with its name, not inside a loader worker
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, seed=config.seed) if world > 1 else None
     loader = DataLoader(
         dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
