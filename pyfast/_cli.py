@@ -95,3 +95,13 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the full results as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="also write the printed report to FILE")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def output_folder(text: str):
+    """An argparse type: a folder to write into (it may not exist yet, but must not be a file)."""
+    from pathlib import Path
+
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    return path

@@ -16,7 +16,7 @@ from ._cli import Parser as _Parser
 from ._cli import UsageError, add_report_options
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
-from ._cli import non_negative_float, positive_float, seed
+from ._cli import non_negative_float, output_folder, positive_float, seed
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -130,9 +130,15 @@ def _cmd_export_style(args: argparse.Namespace) -> int:
     from .onnx import export_style
     from ._files import same_file
 
+    from .zoo import list_styles
+
     weights, _ = _style_weights(args.model)
     if same_file(Path(args.output), weights):
         raise ValueError(f"-o {args.output} is the model being exported ({weights}); choose another output file")
+    if Path(args.output).suffix.lower() != ".onnx":
+        raise ValueError(f"-o {args.output}: name an .onnx file")
+    if any(same_file(Path(args.output), style.onnx) for style in list_styles()):
+        raise ValueError(f"-o {args.output} is a model shipped with pyfast; choose another output file")
     model, name = _load_style_model(args.model)
     report = export_style(model, args.output, style=args.name or name, opset=args.opset, fp16=args.fp16,
                           verify=not args.no_verify, rewrite=not args.no_rewrite)
@@ -155,6 +161,9 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     files = collect_inputs(args.inputs, exclude=[out])  # earlier outputs in an input folder are not inputs
     single_output = None
     names_a_folder = out.is_dir() or args.output.endswith(("/", os.sep))
+    if out.suffix and out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not names_a_folder:
+        raise ValueError(f"-o {out}: pyfast does not write {out.suffix} files (images: {', '.join(IMAGE_SUFFIXES)}; "
+                         f"videos: {', '.join(VIDEO_SUFFIXES)}; end a folder's name with /)")
     if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not names_a_folder:
         if len(files) > 1:
             raise ValueError(f"-o {out} names one file but there are {len(files)} inputs; give an output folder")
@@ -270,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stylises the bundled sample photos with every shipped style model through ONNX "
         "Runtime and writes a contact sheet (PNG) and a timing table (markdown).",
     )
-    demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    demo.add_argument("--out", type=output_folder, default="out/demo", help="output folder (default: out/demo)")
     demo.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(run=_cmd_demo)
@@ -282,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--style", required=True, help="style image")
     train.add_argument("--content-dir", required=True, help="folder of content images (searched recursively)")
-    train.add_argument("--out-dir", default="runs/style", help="checkpoints, previews and the model (default: runs/style)")
+    train.add_argument("--out-dir", type=output_folder, default="runs/style", help="checkpoints, previews and the model (default: runs/style)")
     train.add_argument("--name", help="style name (default: the style image's file name)")
     train.add_argument("--image-size", type=_int_at_least(16), default=256, help="training crop size (default 256)")
     train.add_argument("--style-size", type=_int_at_least(16), help="resize the style image's longer side")
@@ -408,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "batching and with batch size 1; throughput, p50 and p99 latency.",
     )
     serve.add_argument("--clients", type=_int_at_least(1), default=16)
-    serve.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
+    serve.add_argument("--seconds", type=positive_float, default=8.0, help="length of each measured round")
     serve.add_argument("--provider", dest="providers", default="cpu",
                        help="ONNX Runtime provider of the service: cpu (default), cuda, tensorrt or auto")
     for suite in (occlusion, gatys, masked, serve):

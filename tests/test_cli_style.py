@@ -356,7 +356,6 @@ def test_stylize_the_same_file_twice_writes_it_once(model_files, photos, tmp_pat
 @pytest.mark.parametrize("extra, setup, message", [
     (["--distill-weight", "5"], None, "--distill-weight needs --teacher"),
     (["--name", "../escaped"], None, "name '../escaped' must be a plain file name"),
-    (["--out-dir", "{tmp}/afile"], "afile", "output folder .*afile exists and is not a folder"),
     (["--style", "{tmp}/tiny.png"], "tiny", "style image .*tiny.png is 4x3; it needs at least 16 pixels"),
     (["--content-dir", "{tmp}/junk", "--workers", "1"], "junk", r"no readable images in .*junk \(1 image file\(s\) tried\)"),
 ])
@@ -364,9 +363,7 @@ def test_train_style_one_line_errors_before_training(tmp_path, photos, capsys, e
     import re
 
     write_image(tmp_path / "style.png", np.zeros((32, 32, 3), np.uint8))
-    if setup == "afile":
-        (tmp_path / "afile").write_text("a file")
-    elif setup == "tiny":
+    if setup == "tiny":
         write_image(tmp_path / "tiny.png", np.zeros((3, 4, 3), np.uint8))
     elif setup == "junk":
         written((tmp_path / "junk").mkdir() or tmp_path / "junk" / "x.png", b"not a png")
@@ -378,3 +375,36 @@ def test_train_style_one_line_errors_before_training(tmp_path, photos, capsys, e
     err = capsys.readouterr().err
     assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run" / "style.pth").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["train-style", "--style", "s.png", "--content-dir", ".", "--out-dir", "{file}"],
+    ["demo", "--out", "{file}"],
+    ["explain", "style", "s.png", "s.png", "-o", "{file}"],
+])
+def test_an_output_folder_that_is_a_file_is_an_argument_error(tmp_path, capsys, command):
+    (tmp_path / "afile").write_text("a file")
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.replace("{file}", str(tmp_path / "afile")) for a in command])
+    assert exit_info.value.code == 2 and "afile exists and is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "a file"
+
+
+@pytest.mark.parametrize("output, message", [
+    ("m.png", "name an .onnx file"),
+    ("{shipped}", "is a model shipped with pyfast"),
+])
+def test_export_style_output_must_be_a_new_onnx_file(model_files, capsys, output, message):
+    from pyfast.zoo import get_style
+
+    shipped = get_style("mosaic").onnx
+    before = shipped.read_bytes()
+    output = output.replace("{shipped}", str(shipped))
+    assert main(["export", "style", str(model_files / "tiny.pth"), "-o", output, "--no-verify"]) == 2
+    assert message in capsys.readouterr().err and shipped.read_bytes() == before
+
+
+def test_stylize_output_with_an_unknown_suffix_is_an_error(model_files, photos, tmp_path, capsys):
+    assert main(["stylize", str(photos / "a.png"), "-m", str(model_files / "tiny.onnx"), "-o",
+                 str(tmp_path / "o.gif")]) == 2
+    assert "pyfast does not write .gif files" in capsys.readouterr().err and not (tmp_path / "o.gif").exists()

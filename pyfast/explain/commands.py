@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import Parser, UsageError, finite_float, int_at_least, int_between, positive_float, seed
+from .._cli import Parser, UsageError, finite_float, int_at_least, int_between, output_folder, positive_float, seed
 
 DEFAULT_OUT = Path("out/explain")
 MAX_INPUT_SIZE = 4096  # --size: the model's input side
@@ -42,7 +42,7 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _output_args(parser: argparse.ArgumentParser, method: str) -> None:
-    parser.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT / method, help=f"output folder (default {DEFAULT_OUT / method})")
+    parser.add_argument("-o", "--out", type=output_folder, default=DEFAULT_OUT / method, help=f"output folder (default {DEFAULT_OUT / method})")
     parser.add_argument("--npy", action="store_true", help="also write the raw arrays as .npy")
     parser.add_argument("--seed", type=seed(), default=0, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+import warnings
 from pathlib import Path
 
 KINDS = ("pixelcnn", "dcgan", "vae")
@@ -80,7 +81,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .training import save_grid
 
     nrow = args.nrow or math.ceil(math.sqrt(args.n))
+    if args.method is not None and args.kind != "pixelcnn":
+        raise ValueError(f"--method chooses the PixelCNN sampler; {args.kind} has none")
     if args.kind == "pixelcnn":
+        args.method = args.method or "cached"
         if args.interpolate:
             raise ValueError("--interpolate needs a latent space: use it with dcgan or vae, not pixelcnn")
         images = _sample_pixelcnn(args.model, args.n, args.seed, args.method, not args.no_progress)
@@ -91,6 +95,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             if args.interpolate:
                 if not 2 <= nrow <= args.n:
                     raise ValueError(f"--interpolate needs 2..n frames per row (--nrow), got {nrow} for -n {args.n}")
+                if args.n % nrow:
+                    warnings.warn(f"--interpolate draws whole rows of {nrow}: {args.n // nrow * nrow} frames, "
+                                  f"not {args.n}", stacklevel=2)
                 images = interpolate_onnx(engine, rows=max(1, args.n // nrow), steps=nrow, seed=args.seed,
                                           task=TASK_DCGAN if args.kind == "dcgan" else TASK_VAE)
             else:
@@ -172,7 +179,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--interpolate", action="store_true", help="latent interpolation: each row walks between two random points")
     sample.add_argument("--nrow", type=_int_at_least(1), help="images per row (default: about sqrt(n))")
     sample.add_argument("--provider", default="auto", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt")
-    sample.add_argument("--method", choices=("cached", "naive"), default="cached",
+    sample.add_argument("--method", choices=("cached", "naive"),
                         help="PixelCNN sampler: cached (compiled, one position per layer per pixel; default) or naive "
                         "(a full forward pass per pixel); the same seed draws the same images")
     sample.add_argument("--no-progress", action="store_true", help="hide the PixelCNN sampler's progress bar")

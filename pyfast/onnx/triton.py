@@ -202,7 +202,7 @@ def export_triton(models: Sequence[str | os.PathLike], repo: str | os.PathLike, 
             raise ValueError(f"{source} is not a valid ONNX model (its graph has no inputs or no outputs)")
         folder = repo / name
         if folder.exists() and not overwrite:
-            raise ValueError(f"{folder} exists; pass overwrite to replace it")
+            raise ValueError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
         planned.append((source, folder, format_pbtxt(triton_config(proto, name, options)) + "\n"))
     written = []
     for source, folder, text in planned:

@@ -70,12 +70,21 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
 def _cmd_export_triton(args: argparse.Namespace) -> int:
     from ..onnx.triton import TritonOptions, export_triton
 
-    options = TritonOptions(max_batch_size=args.max_batch_size, preferred_batch_sizes=tuple(args.preferred_batch_size),
+    if args.tensorrt_fp32 and not args.tensorrt:
+        raise ValueError("--tensorrt-fp32 needs --tensorrt")
+    if args.max_batch_size == 0 and args.preferred_batch_size is not None:
+        raise ValueError("--preferred-batch-size needs batching (--max-batch-size > 0)")
+    options = TritonOptions(max_batch_size=args.max_batch_size, preferred_batch_sizes=tuple(args.preferred_batch_size or _default_preferred(args.max_batch_size)),
                             max_queue_delay_us=args.max_queue_delay_us, instances=args.instances, kind=args.kind,
                             tensorrt=args.tensorrt, tensorrt_precision="FP32" if args.tensorrt_fp32 else "FP16")
     folders = export_triton(args.models, args.output, options, overwrite=args.overwrite)
     print(f"wrote {len(folders)} model(s) to the Triton repository {args.output}: {', '.join(f.name for f in folders)}")
     return 0
+
+
+def _default_preferred(max_batch_size: int) -> tuple[int, ...]:
+    """4 and 8 where the maximum batch allows them, else the maximum itself."""
+    return tuple(b for b in (4, 8) if b <= max_batch_size) or (max(max_batch_size, 1),)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -143,7 +152,7 @@ def add_export_triton(targets: argparse._SubParsersAction) -> None:
     triton.add_argument("models", nargs="+", metavar="MODEL", help="shipped model name or .onnx")
     triton.add_argument("-o", "--output", required=True, help="repository folder")
     triton.add_argument("--max-batch-size", type=_int_at_least(0), default=8, help="0: no batching (default 8)")
-    triton.add_argument("--preferred-batch-size", type=_int_at_least(1), nargs="+", default=[4, 8])
+    triton.add_argument("--preferred-batch-size", type=_int_at_least(1), nargs="+", help="default: 4 and 8, those up to --max-batch-size")
     triton.add_argument("--max-queue-delay-us", type=_int_at_least(0), default=2000)
     triton.add_argument("--instances", type=_int_at_least(1), default=1, help="instances per device (default 1)")
     triton.add_argument("--kind", choices=("gpu", "cpu", "auto"), default="gpu", help="instance kind (default gpu)")
