@@ -19,24 +19,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get("PYFAST_TOKEN") or None, providers=args.provider, threads=args.threads,
         workers=args.workers,
     )
-    _check_listen(config.host, config.port)
-    print(f"pyfast serve: http://{args.host}:{args.port}/ (webcam page), API under /v1, docs at /docs")
-    run_server(config, log_level=args.log_level)  # loads every model first: a broken one is a one-line error
+    # Loads every model first (a broken one is a one-line error), then binds the address (in
+    # use: a one-line error) and says where it answers.
+    run_server(config, log_level=args.log_level,
+               announce=lambda url: print(f"pyfast serve: {url}/ (webcam page), API under /v1, docs at /docs", flush=True))
     return 0
-
-
-def _check_listen(host: str, port: int) -> None:
-    """Binds (and releases) host:port as uvicorn will, so that a port in use or an unknown host
-    is a one-line error before anything loads. Raises OSError naming the address."""
-    import socket
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
-    except OSError as exc:
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _cmd_webcam(args: argparse.Namespace) -> int:

@@ -91,9 +91,19 @@ class ModelStore:
             return engine
 
     def load_all(self) -> None:
-        """Creates every model's Engine now (the service is ready after this)."""
+        """Creates every model's Engine now (the service is ready after this).
+
+        Raises:
+            ValueError: a model that is not image-to-image (one (B, 3, H, W) input and output),
+                such as a generator network's (B, latent) -> image, named with what it takes.
+        """
         for name in self.models:
-            self.engine(name)
+            engine = self.engine(name)
+            shapes = [engine.inputs[0].shape, engine.outputs[0].shape]
+            if len(engine.inputs) != 1 or any(len(shape) != 4 or shape[1] != 3 for shape in shapes):
+                raise ValueError(f"{self.models[name].path} is not a style model: it maps {engine.inputs[0].name} "
+                                 f"{engine.inputs[0].shape} to {engine.outputs[0].shape}, and the service stylises "
+                                 f"(B, 3, H, W) images")
 
     @property
     def loaded(self) -> list[str]:

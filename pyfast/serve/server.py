@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from .app import create_app
 from .config import ServeConfig
@@ -38,12 +39,39 @@ def load_models(config: ServeConfig) -> ModelStore:
     return store
 
 
-def run_server(config: ServeConfig, log_level: str = "info") -> None:
-    """Loads the models, then serves until interrupted (SIGINT/SIGTERM); shut-down finishes
-    in-flight requests."""
+def listening_socket(host: str, port: int) -> tuple[socket.socket, str]:
+    """A socket bound to host:port (port 0: a free one) and the service's URL on it.
+
+    Raises:
+        OSError: the address cannot be bound (in use, unknown host), naming it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    shown = f"[{host}]" if ":" in host else host
+    return sock, f"http://{shown}:{sock.getsockname()[1]}"
+
+
+def run_server(config: ServeConfig, log_level: str = "info", announce: Callable[[str], None] | None = None) -> None:
+    """Binds the address (in use: an error before anything loads), loads the models, calls
+    ``announce(url)`` (with the real port, also for port 0), then serves until interrupted
+    (SIGINT/SIGTERM); shut-down finishes in-flight requests."""
     import uvicorn
 
-    uvicorn.Server(_uvicorn_config(config, log_level, load_models(config))).run()
+    sock, url = listening_socket(config.host, config.port)
+    try:
+        models = load_models(config)
+    except BaseException:
+        sock.close()
+        raise
+    if announce is not None:
+        announce(url)
+    uvicorn.Server(_uvicorn_config(config, log_level, models)).run(sockets=[sock])
 
 
 class BackgroundServer:
@@ -62,12 +90,8 @@ class BackgroundServer:
         import uvicorn
 
         self.config = config or ServeConfig(port=0)
-        self._socket = socket.socket(socket.AF_INET6 if ":" in self.config.host else socket.AF_INET)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self.config.host, self.config.port))
+        self._socket, self.url = listening_socket(self.config.host, self.config.port)
         self.port = self._socket.getsockname()[1]
-        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-        self.url = f"http://{host}:{self.port}"
         self.server = uvicorn.Server(_uvicorn_config(self.config, log_level, load_models(self.config)))
         self.app = self.server.config.app
         self.startup_timeout = startup_timeout

@@ -81,3 +81,26 @@ def test_serve_names_a_port_in_use_before_loading_anything():
         args = parse(["serve", "--port", str(taken.getsockname()[1])])
         with pytest.raises(OSError, match=r"cannot listen on 127.0.0.1:\d+: Address already in use"):
             args.run(args)
+
+
+def test_the_address_is_announced_after_the_models_load_with_the_real_port(monkeypatch):
+    import pyfast.serve.server as server
+    from pyfast.serve.config import ServeConfig
+
+    announced = []
+    monkeypatch.setattr(server, "load_models", lambda config: (_ for _ in ()).throw(ValueError("bad.onnx is broken")))
+    with pytest.raises(ValueError, match="bad.onnx is broken"):
+        server.run_server(ServeConfig(port=0), announce=announced.append)
+    assert announced == []  # a model that fails to load is the only line, not after a banner
+    sock, url = server.listening_socket("127.0.0.1", 0)
+    with sock:
+        assert url == f"http://127.0.0.1:{sock.getsockname()[1]}" and not url.endswith(":0")
+
+
+def test_a_folder_of_generator_models_is_refused_at_start():
+    from pyfast.serve.models import ModelStore
+    from pyfast.zoo import ZOO_DIR
+
+    store = ModelStore(ZOO_DIR / "generate")
+    with pytest.raises(ValueError, match=r"is not a style model: it maps z .* and the service stylises"):
+        store.load_all()
