@@ -117,8 +117,8 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            if x.dim() != 4 or x.shape[1] != 3:
-                raise ValueError(f"input must be (B, 3, H, W), got shape {tuple(x.shape)}")
+            if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0:
+                raise ValueError(f"input must be (B, 3, H, W) with B >= 1, got shape {tuple(x.shape)}")
             if h < MIN_SIZE or w < MIN_SIZE:
                 raise ValueError(f"input must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {h}x{w}")
         y = self.relu(self.in1(self.conv1(x)))

@@ -62,6 +62,8 @@ def resolve_model(spec: str) -> Path:
     """
     if not names_a_file(spec, (".onnx",)):
         return get_style(spec).onnx
+    if Path(spec).is_dir():
+        raise ValueError(f"{spec} is a folder; give an .onnx file or a shipped model's name")
     if not Path(spec).is_file():
         raise FileNotFoundError(f"no such model file: {spec}")
     return Path(spec)

@@ -60,7 +60,8 @@ def test_cropping_keeps_top_left_alignment():
     "x, message",
     [
         (torch.rand(1, 3, 4, 10), f"at least {MIN_SIZE}x{MIN_SIZE} pixels, got 4x10"),
-        (torch.rand(1, 1, 16, 16), r"must be \(B, 3, H, W\), got shape \(1, 1, 16, 16\)"),
+        (torch.rand(1, 1, 16, 16), r"must be \(B, 3, H, W\) with B >= 1, got shape \(1, 1, 16, 16\)"),
+        (torch.rand(0, 3, 16, 16), r"with B >= 1, got shape \(0, 3, 16, 16\)"),
         (torch.rand(3, 16, 16), r"got shape \(3, 16, 16\)"),
     ],
 )

@@ -28,3 +28,8 @@ def test_export_loads_the_shipped_weights_despite_a_same_named_folder(tmp_path, 
     (tmp_path / "mosaic").mkdir()
     model, name = _load_style_model("mosaic")
     assert name == "mosaic" and model.width == 0.5
+
+
+def test_a_folder_given_as_a_model_is_called_a_folder(tmp_path):
+    with pytest.raises(ValueError, match="is a folder; give an .onnx file or a shipped model's name"):
+        resolve_model(str(tmp_path))
