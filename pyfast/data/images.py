@@ -52,6 +52,15 @@ def _high_depth_gray_to_8bit(im):
     return PILImage.fromarray(values.astype(np.uint8), "L")
 
 
+def rgb_and_alpha(im) -> tuple[np.ndarray, np.ndarray | None]:
+    """A loaded PIL image as (H, W, 3) uint8 RGB and (H, W) uint8 alpha, None when it has no
+    transparency (RGBA, LA, PA and palette images with a transparent colour have)."""
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    rgba = im.convert("RGBA") if has_alpha else None
+    rgb = np.asarray((rgba or im).convert("RGB"), dtype=np.uint8)
+    return rgb, (np.asarray(rgba, dtype=np.uint8)[..., 3].copy() if rgba is not None else None)
+
+
 def _to_srgb(im):
     """``im`` in sRGB when it carries another ICC colour profile (else unchanged)."""
     profile = im.info.get("icc_profile")
@@ -111,10 +120,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                 im = _to_srgb(im)
                 if im.mode.startswith("I") or im.mode == "F":
                     im = _high_depth_gray_to_8bit(im)
-                has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-                rgba = im.convert("RGBA") if has_alpha else None
-                rgb = np.asarray((rgba or im).convert("RGB"), dtype=np.uint8)
-                alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].copy() if rgba is not None else None
+                rgb, alpha = rgb_and_alpha(im)
         except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
             raise ValueError(f"{path}: image is over the limit of {max_pixels} pixels (refused as a possible decompression bomb)") from None
         except ValueError:

@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from ..data.images import rgb_and_alpha
+
 # Magic bytes -> PIL format name. The Content-Type a client sends is never trusted.
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
@@ -35,8 +37,9 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decodes PNG, JPEG, WebP or BMP bytes to (H, W, 3) uint8 RGB (alpha is dropped).
+def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decodes PNG, JPEG, WebP or BMP bytes to (H, W, 3) uint8 RGB and its (H, W) uint8
+    alpha channel (None for an opaque image).
 
     Raises:
         ImageError: unknown format (415), zero size or undecodable/truncated data (400),
@@ -57,18 +60,19 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 if width * height > max_pixels:
                     raise ImageError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}", 413)
                 im.load()
-                rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+                rgb, alpha = rgb_and_alpha(im)
     except ImageError:
         raise
     except PILImage.DecompressionBombError:
         raise ImageError(f"image is over the limit of {max_pixels} pixels", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{fmt} image could not be decoded ({' '.join(str(exc).split())[:160]})") from None
-    return np.ascontiguousarray(rgb)
+    return np.ascontiguousarray(rgb), alpha
 
 
-def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 90) -> bytes:
-    """(H, W, 3) uint8 RGB -> PNG (fast compression) or JPEG bytes.
+def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 90, alpha: np.ndarray | None = None) -> bytes:
+    """(H, W, 3) uint8 RGB -> PNG (fast compression; with ``alpha`` (H, W) uint8, RGBA) or
+    JPEG bytes (no alpha channel in JPEG).
 
     Raises:
         ValueError: unknown ``fmt`` or a bad array.
@@ -81,6 +85,8 @@ def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 90) -> bytes:
         raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
     buffer = io.BytesIO()
     image = PILImage.fromarray(rgb, "RGB")
+    if fmt == "png" and alpha is not None:
+        image.putalpha(PILImage.fromarray(alpha, "L"))
     if fmt == "png":
         image.save(buffer, "PNG", compress_level=1)
     else:

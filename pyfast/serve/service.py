@@ -83,15 +83,16 @@ class StyleService:
         return [finish_output(frames[i:i + 1], raw[i:i + 1], job.strength, job.preserve_color)[0]
                 for i, job in enumerate(jobs)]
 
-    def prepare(self, data: bytes, max_size: int) -> np.ndarray:
-        """Image bytes -> (H, W, 3) uint8 scaled to ``max_size`` (at most the service's own)."""
-        rgb = decode_image(data, self.config.max_pixels)
+    def prepare(self, data: bytes, max_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Image bytes -> (H, W, 3) uint8 RGB scaled to ``max_size`` (at most the service's
+        own), and its alpha channel scaled alike (None for an opaque image)."""
+        rgb, alpha = decode_image(data, self.config.max_pixels)
         h, w = fit_within(*rgb.shape[:2], min(max_size, self.config.max_size))
         if min(h, w) < 5:
             from .codec import ImageError
 
             raise ImageError(f"image is {rgb.shape[1]}x{rgb.shape[0]}; the model needs both sides >= 5 pixels after scaling")
-        return resize(rgb, h, w)
+        return resize(rgb, h, w), (resize(alpha[..., None], h, w)[..., 0] if alpha is not None else None)
 
     async def stylize(self, data: bytes, request: StyleRequest, fmt: str, started: float | None = None) -> bytes:
         """The whole pipeline for one image; decoding and encoding run in threads.
@@ -107,7 +108,7 @@ class StyleService:
             from .batcher import BatcherClosed
 
             raise BatcherClosed("the service is not ready")
-        rgb = await run_in_threadpool(self.prepare, data, request.max_size)
+        rgb, alpha = await run_in_threadpool(self.prepare, data, request.max_size)
         future = self.batcher.submit((request.model, *rgb.shape[:2]),
                                      StyleJob(rgb, request.strength, request.preserve_color))
         left = self.config.request_timeout_s - (time.perf_counter() - started)
@@ -116,4 +117,4 @@ class StyleService:
         except asyncio.TimeoutError:
             future.cancel()
             raise RequestTimeout(f"no result within {self.config.request_timeout_s:g} s") from None
-        return await run_in_threadpool(encode_image, styled, fmt)
+        return await run_in_threadpool(encode_image, styled, fmt, alpha=alpha)

@@ -266,3 +266,19 @@ def test_a_stalled_body_is_answered_408_and_a_complete_one_passes():
                 {"type": "http.request", "body": b"cd", "more_body": False},
                 {"type": "http.disconnect"}], stall_after=-1)
     assert done["body"] == b"abcd"
+
+
+def test_an_rgba_upload_keeps_its_alpha_channel_in_png(client):
+    rgba = np.zeros((40, 48, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[:, :24, 3] = 255  # left half opaque, right half transparent
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
+    response = client.post("/v1/stylize/mosaic?max_size=24", content=buffer.getvalue(),
+                           headers={"content-type": "image/png"})
+    out = Image.open(io.BytesIO(response.content))
+    assert response.status_code == 200 and out.mode == "RGBA" and out.size == (24, 20)  # scaled with the image
+    alpha = np.asarray(out)[..., 3]
+    assert alpha[:, :10].min() >= 250 and alpha[:, 14:].max() <= 5
+    jpeg = client.post("/v1/stylize/mosaic?format=jpeg", content=buffer.getvalue(), headers={"content-type": "image/png"})
+    assert jpeg.status_code == 200 and Image.open(io.BytesIO(jpeg.content)).mode == "RGB"
