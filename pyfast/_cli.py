@@ -11,10 +11,26 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
+    """argparse with one-line errors and exit status 2; unrecognised arguments are reported
+    by the (sub)command that could not use them ("pyfast explain class-vis: error: ...")."""
+
+    _EXTRAS_PROG = "_pyfast_prog_with_extras"
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(namespace, self._EXTRAS_PROG):  # the innermost subcommand comes first
+            setattr(namespace, self._EXTRAS_PROG, self.prog)
+        return namespace, extras
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(namespace, self._EXTRAS_PROG, self.prog)
+            self.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extras)}\n")
+        return namespace
 
 
 def finish_report(args: argparse.Namespace, report: dict, text: str) -> int:

@@ -58,3 +58,15 @@ def test_bench_kernels_quick_writes_json_and_markdown(tmp_path, capsys):
     report = json.loads(json_path.read_text())
     assert report["suite"] == "kernels" and len(report["cases"]) == 6
     assert md_path.read_text().startswith("Machine:")
+
+
+@pytest.mark.parametrize("argv, prog", [
+    (["stylize", "x.png", "-m", "mosaic", "--nope"], "pyfast stylize"),
+    (["bench", "kernels", "--nope", "1"], "pyfast bench kernels"),
+    (["models", "extra"], "pyfast models"),
+])
+def test_unrecognised_arguments_are_reported_by_their_subcommand(capsys, argv, prog):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"{prog}: error: unrecognized arguments: ")
