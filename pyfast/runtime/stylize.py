@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -306,6 +307,41 @@ def video_fourcc(target: Path) -> str:
     return "VP80" if suffix == ".webm" else "MJPG"  # WebM takes only VP8/VP9/AV1
 
 
+@contextmanager
+def _stderr_muted() -> Iterator[None]:
+    """Points the process's stderr (file descriptor 2) at /dev/null for the block: OpenCV's
+    FFmpeg back end prints some notices with fprintf, past its log-level setting."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int):
+    """An open cv2.VideoWriter to ``path`` (often a temporary file) with the codec of ``name``'s
+    suffix (:func:`video_fourcc`).
+
+    Raises:
+        ValueError: OpenCV cannot write that container here, naming ``name``.
+    """
+    import cv2
+
+    fourcc = video_fourcc(name)
+    with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"cannot write video {name}: OpenCV has no {fourcc} writer for {name.suffix} files here "
+                         f"(try .mp4 or .avi)")
+    return writer
+
+
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True) -> StylizeStats:
     """Stylises a video, keeping its frame rate and frame size (frames over max size are
     processed downscaled and scaled back up). Writes ``target`` (mp4v for .mp4/.m4v/.mov,
@@ -323,11 +359,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
         with replaced_on_success(target) as temporary:
-            writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*video_fourcc(target)), video.fps,
-                                     (width, height))
-            if not writer.isOpened():
-                raise ValueError(f"cannot write video {target}: OpenCV has no {video_fourcc(target)} writer for "
-                                 f"{target.suffix} files here (try .mp4 or .avi)")
+            writer = open_video_writer(temporary, target, video.fps, width, height)
             try:
                 if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
                     raise ValueError(f"{source}: no frame could be decoded")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replaced_on_success, same_file
-from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, video_fourcc
+from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, open_video_writer
 
 _END = object()
 
@@ -276,7 +276,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
                 latencies.append((time.perf_counter() - taken) * 1e3)
                 if target is not None:
                     if writer is None:
-                        writer = _open_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0])
+                        writer = open_video_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0])
                     writer.write(bgr)
                     stats.written += 1
                 bar.update()
@@ -317,16 +317,6 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     if interrupted and not live:
         raise KeyboardInterrupt
     return stats
-
-
-def _open_writer(path: Path, name: Path | None, fps: float, width: int, height: int):
-    """An OpenCV writer to ``path`` (a temporary file), with the codec of ``name``'s suffix."""
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*video_fourcc(name or path)), fps, (width, height))
-    if not writer.isOpened():
-        raise ValueError(f"cannot write video {name or path}")
-    return writer
 
 
 def _display_or_wait(shown: LatestSlot | None, threads: list[threading.Thread], stop: threading.Event,
