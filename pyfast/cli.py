@@ -421,7 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--provider", dest="providers", default="cpu",
                        help="ONNX Runtime provider of the service: cpu (default), cuda, tensorrt or auto")
     for suite in (occlusion, gatys, masked, serve):
-        suite.add_argument("--quick", action="store_true", help="tiny sizes: check the harness, not the speed")
+        suite.add_argument("--quick", action="store_true",
+                           help="tiny sizes: check the harness, not the speed" + (
+                               " (4 clients, one 1 s round of 32x32 images, whatever --clients/--seconds say)"
+                               if suite is serve else ""))
         add_report_options(suite)
         suite.set_defaults(run=_cmd_bench_suite)
     for suite in (gatys, masked):
