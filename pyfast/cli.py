@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     for suite in (occlusion, gatys, masked, serve):
         suite.add_argument("--quick", action="store_true",
                            help="tiny sizes: check the harness, not the speed" + (
-                               " (4 clients, one 1 s round of 32x32 images, whatever --clients/--seconds say)"
+                               " (at most 4 clients, one 1 s round of 32x32 images, whatever --clients/--seconds say)"
                                if suite is serve else ""))
         add_report_options(suite)
         suite.set_defaults(run=_cmd_bench_suite)
