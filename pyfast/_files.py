@@ -71,11 +71,14 @@ def files_below(folder: str | os.PathLike, suffixes: Iterable[str],
 
     Follows symbolic links to folders (each real folder is read once, so a link loop ends),
     skips hidden temporary files of :func:`replaced_on_success` and everything below the
-    ``exclude`` folders (an output folder inside the input folder, say). Unreadable
+    ``exclude`` folders strictly inside ``folder`` (an output folder inside the input folder,
+    say; ``folder`` itself is never excluded). Unreadable
     sub-folders are skipped.
     """
     suffixes = tuple(s.lower() for s in suffixes)
-    excluded = {os.path.realpath(e) for e in exclude}
+    # Only folders strictly below ``folder``: an output folder that is the input folder itself
+    # leaves the scan alone (writing there is refused later, naming the clash).
+    excluded = {os.path.realpath(e) for e in exclude} - {os.path.realpath(folder)}
     seen: set[str] = set()
     found = []
     for root, dirs, names in os.walk(folder, followlinks=True):

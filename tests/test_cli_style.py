@@ -1,6 +1,6 @@
-import contextlib
 """The style-transfer commands end to end, on small generated images and a short video."""
 
+import contextlib
 import subprocess
 import sys
 
@@ -408,3 +408,8 @@ def test_stylize_output_with_an_unknown_suffix_is_an_error(model_files, photos, 
     assert main(["stylize", str(photos / "a.png"), "-m", str(model_files / "tiny.onnx"), "-o",
                  str(tmp_path / "o.gif")]) == 2
     assert "pyfast does not write .gif files" in capsys.readouterr().err and not (tmp_path / "o.gif").exists()
+
+
+def test_stylize_into_the_input_folder_itself_names_the_clash(model_files, photos, capsys):
+    assert main(["stylize", str(photos), "-m", str(model_files / "tiny.onnx"), "-o", str(photos), "--no-progress"]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err

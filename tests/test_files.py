@@ -63,3 +63,10 @@ def test_files_below_follows_linked_folders_once_and_leaves_out_excluded_ones(tm
     (tmp_path / "elsewhere" / "loop").symlink_to(tmp_path / "photos")  # a link loop ends
     found = files_below(tmp_path / "photos", (".png", ".jpg"), exclude=[tmp_path / "photos" / "out"])
     assert [p.relative_to(tmp_path / "photos").as_posix() for p in found] == ["a.png", "linked/b.JPG"]
+
+
+def test_files_below_never_excludes_the_folder_itself(tmp_path):
+    from pyfast._files import files_below
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    assert files_below(tmp_path, (".png",), exclude=[tmp_path]) == [tmp_path / "a.png"]

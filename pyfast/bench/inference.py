@@ -99,7 +99,7 @@ def run_inference_suite(device: str = "cpu", quick: bool = False, progress: bool
 
         fns[f"torch eager ({device.type})"] = eager
         if device.type == "cuda":
-            # What a user would run for speed on a GPU: fp16, channels_last, cuDNN's autotuner (set below).
+            # What a user would run for speed on a GPU: fp16, channels_last, cuDNN's autotuner (set above).
             half_model = TransformerNet(width=WIDTHS[model_name]).eval().to(device, torch.half, memory_format=torch.channels_last)
             half_x = dev_x.half().contiguous(memory_format=torch.channels_last)
 

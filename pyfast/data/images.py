@@ -109,8 +109,12 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                     raise ValueError(f"{path}: {width}x{height} pixels is over the limit of {max_pixels}")
                 if width == 0 or height == 0:
                     raise ValueError(f"{path}: image has zero size ({width}x{height})")
-                frames = getattr(im, "n_frames", 1)
-                if frames > 1:
+                try:  # counting seeks through every frame: a damaged later frame is not this image's problem
+                    frames = getattr(im, "n_frames", 1)
+                except Exception:
+                    frames = 1
+                    im.seek(0)  # the failed count left it at a later frame
+                if frames > 1 and im.format != "MPO":  # MPO: a camera JPEG with an embedded preview
                     warnings.warn(f"{path} holds {frames} frames (an animation or pages); only the first is used",
                                   stacklevel=2)
                 im.load()

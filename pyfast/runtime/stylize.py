@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -230,7 +231,6 @@ def stylize_images(
         group = pending.pop(key, [])
         if not group:
             return
-        bar.update(len(group))
         styled = stylizer(np.stack([img.rgb for _, _, img in group]))
         for (source, target, img), rgb in zip(group, styled):
             alpha = img.alpha
@@ -240,24 +240,27 @@ def stylize_images(
                 stylizer.stats.outputs.append(write_image(target, rgb, alpha))
             except OSError as exc:  # this output's folder or file; the others may still be written
                 stylizer.stats.failed.append((source, str(exc)))
+        bar.update(len(group))
 
-    for (source, _), target in zip(files, targets):
-        try:
-            img = read_image(source)
-            rgb = stylizer.fit(img.rgb, str(source))
-        except (OSError, ValueError) as exc:
-            stylizer.stats.failed.append((source, str(exc)))
-            bar.update()
-            continue
-        key = rgb.shape[:2]
-        pending.setdefault(key, []).append((source, target, Image(rgb, img.alpha)))
-        if len(pending[key]) >= stylizer.options.batch_size:
+    try:
+        for (source, _), target in zip(files, targets):
+            try:
+                img = read_image(source)
+                rgb = stylizer.fit(img.rgb, str(source))
+            except (OSError, ValueError) as exc:
+                stylizer.stats.failed.append((source, str(exc)))
+                bar.update()
+                continue
+            key = rgb.shape[:2]
+            pending.setdefault(key, []).append((source, target, Image(rgb, img.alpha)))
+            if len(pending[key]) >= stylizer.options.batch_size:
+                flush(key)
+            elif sum(map(len, pending.values())) > max_waiting:
+                flush(max(pending, key=lambda k: len(pending[k])))
+        for key in list(pending):
             flush(key)
-        elif sum(map(len, pending.values())) > max_waiting:
-            flush(max(pending, key=lambda k: len(pending[k])))
-    for key in list(pending):
-        flush(key)
-    bar.close()
+    finally:
+        bar.close()
     return stylizer.stats
 
 
@@ -307,21 +310,32 @@ def video_fourcc(target: Path) -> str:
     return "VP80" if suffix == ".webm" else "MJPG"  # WebM takes only VP8/VP9/AV1
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 @contextmanager
 def _stderr_muted() -> Iterator[None]:
     """Points the process's stderr (file descriptor 2) at /dev/null for the block: OpenCV's
-    FFmpeg back end prints some notices with fprintf, past its log-level setting."""
+    FFmpeg back end prints some notices with fprintf, past its log-level setting. One block
+    at a time (threads would restore each other's copy); with no usable fd 2, mutes nothing."""
     import sys
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
+    with _STDERR_LOCK:
+        flush = getattr(sys.stderr, "flush", None)
+        if flush is not None:
+            flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # stderr closed
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int):

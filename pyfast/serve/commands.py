@@ -19,8 +19,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get("PYFAST_TOKEN") or None, providers=args.provider, threads=args.threads,
         workers=args.workers,
     )
-    # Loads every model first (a broken one is a one-line error), then binds the address (in
-    # use: a one-line error) and says where it answers.
+    # Binds the address (in use: a one-line error), loads every model (a broken one: a one-line
+    # error), then says where it answers.
     run_server(config, log_level=args.log_level,
                announce=lambda url: print(f"pyfast serve: {url}/ (webcam page), API under /v1, docs at /docs", flush=True))
     return 0

@@ -99,8 +99,11 @@ class ModelStore:
         """
         for name in self.models:
             engine = self.engine(name)
+            if len(engine.inputs) != 1 or len(engine.outputs) < 1:
+                raise ValueError(f"{self.models[name].path} is not a style model: it has {len(engine.inputs)} "
+                                 f"inputs and {len(engine.outputs)} outputs, and the service stylises one image")
             shapes = [engine.inputs[0].shape, engine.outputs[0].shape]
-            if len(engine.inputs) != 1 or any(len(shape) != 4 or shape[1] != 3 for shape in shapes):
+            if any(len(shape) != 4 or shape[1] != 3 for shape in shapes):
                 raise ValueError(f"{self.models[name].path} is not a style model: it maps {engine.inputs[0].name} "
                                  f"{engine.inputs[0].shape} to {engine.outputs[0].shape}, and the service stylises "
                                  f"(B, 3, H, W) images")

@@ -92,7 +92,12 @@ class BackgroundServer:
         self.config = config or ServeConfig(port=0)
         self._socket, self.url = listening_socket(self.config.host, self.config.port)
         self.port = self._socket.getsockname()[1]
-        self.server = uvicorn.Server(_uvicorn_config(self.config, log_level, load_models(self.config)))
+        try:
+            models = load_models(self.config)
+        except BaseException:
+            self._socket.close()
+            raise
+        self.server = uvicorn.Server(_uvicorn_config(self.config, log_level, models))
         self.app = self.server.config.app
         self.startup_timeout = startup_timeout
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},

@@ -70,7 +70,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     first = state.get("conv1.conv2d.weight")
     if first is None or first.dim() != 4:
         raise ValueError(f"{path} is not a TransformerNet checkpoint: no 'conv1.conv2d.weight'")
-    model = TransformerNet(width=first.shape[0] / BASE_CHANNELS[0])
+    try:
+        model = TransformerNet(width=first.shape[0] / BASE_CHANNELS[0])
+    except ValueError as exc:  # wider than pyfast builds
+        raise ValueError(f"{path} is not a TransformerNet checkpoint pyfast can load: {first.shape[0]} channels "
+                         f"in conv1 ({exc})") from None
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of the wrong shape for this width

@@ -139,3 +139,20 @@ def test_only_the_first_frame_of_an_animation_is_read_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"anim.png holds 3 frames .*only the first is used"):
         img = read_image(tmp_path / "anim.png")
     assert (img.rgb == 10).all()
+
+
+def test_a_damaged_later_frame_does_not_stop_the_first_from_being_read(tmp_path):
+    pages = [PILImage.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (10, 200, 90)]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    data = (tmp_path / "scan.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) * 2 // 3])  # the last page's header is gone
+    with pytest.warns(UserWarning):  # Pillow: corrupt data in the cut page
+        img = read_image(tmp_path / "cut.tif")  # counting its frames raised TypeError, which stopped a batch
+    assert (img.rgb == 10).all()
+
+
+def test_a_camera_jpeg_with_an_embedded_preview_does_not_warn(tmp_path, recwarn):
+    photo = PILImage.fromarray(np.full((16, 16, 3), 80, np.uint8))
+    photo.save(tmp_path / "x.jpg", "MPO", save_all=True, append_images=[photo])
+    read_image(tmp_path / "x.jpg")
+    assert not [w for w in recwarn if "frames" in str(w.message)]

@@ -120,3 +120,28 @@ def test_images_of_all_different_sizes_are_not_held_to_the_end(tmp_path, monkeyp
                                    tmp_path / "out", progress=False)
     assert len(stats.outputs) == 20 and max(reads_at_each_run) == 20
     assert reads_at_each_run[0] == 9  # the ninth waiting image (2 x batch size + 1) sends one through
+
+
+def test_stderr_muting_survives_a_closed_stderr_and_two_threads(monkeypatch):
+    import os
+    import sys
+    import threading
+    import time
+
+    from pyfast.runtime.stylize import _stderr_muted
+
+    before = os.readlink("/proc/self/fd/2")
+
+    def mute():
+        with _stderr_muted():
+            time.sleep(0.01)  # overlapping blocks, which restored each other's copy without the lock
+
+    threads = [threading.Thread(target=mute) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert os.readlink("/proc/self/fd/2") == before  # not left pointing at /dev/null
+    monkeypatch.setattr(sys, "stderr", None)  # pythonw, 2>&- : nothing to flush
+    with _stderr_muted():
+        pass
