@@ -195,3 +195,40 @@ def test_ctrl_c_on_a_video_file_keeps_the_earlier_output(tmp_path):
         run_webcam(stylizer, source, out=out, window=False, should_stop=interrupt_after_a_few_checks)
     assert out.read_bytes() == b"earlier output"
     assert {p.name for p in tmp_path.iterdir()} == {"in.avi", "out.avi"}  # no temporary file left
+
+
+class FakeCamera:
+    """An endless camera of 48x64 gradient frames at 30 fps (cv2.VideoCapture's methods used)."""
+
+    def read(self):
+        time.sleep(0.005)
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[..., 1] = np.linspace(0, 255, 64, dtype=np.uint8)
+        return True, frame
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FPS: 30.0, cv2.CAP_PROP_FRAME_COUNT: -1.0}.get(prop, 0.0)
+
+    def release(self):
+        pass
+
+
+def test_ctrl_c_on_a_camera_ends_and_keeps_the_recording(tmp_path, monkeypatch):
+    import pyfast.runtime.webcam as webcam
+
+    monkeypatch.setattr(webcam, "open_capture", lambda source: FakeCamera())
+    out = tmp_path / "rec.avi"
+    out.write_bytes(b"an older recording")
+    checks = []
+
+    def ctrl_c_after_a_while():
+        checks.append(1)
+        if len(checks) > 10:
+            raise KeyboardInterrupt
+        return False
+
+    stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), 0, out=out, window=False,
+                       should_stop=ctrl_c_after_a_while)
+    assert stats.written > 0 and stats.output == out
+    assert len(read_frames(out)) == stats.written  # the new recording replaced the old file
+    assert {p.name for p in tmp_path.iterdir()} == {"rec.avi"}
