@@ -72,8 +72,7 @@ def files_below(folder: str | os.PathLike, suffixes: Iterable[str],
     Follows symbolic links to folders (each real folder is read once, so a link loop ends),
     skips hidden temporary files of :func:`replaced_on_success` and everything below the
     ``exclude`` folders strictly inside ``folder`` (an output folder inside the input folder,
-    say; ``folder`` itself is never excluded). Unreadable
-    sub-folders are skipped.
+    say; ``folder`` itself is never excluded). Unreadable sub-folders are skipped.
     """
     suffixes = tuple(s.lower() for s in suffixes)
     # Only folders strictly below ``folder``: an output folder that is the input folder itself
@@ -87,7 +86,6 @@ def files_below(folder: str | os.PathLike, suffixes: Iterable[str],
             dirs[:] = []
             continue
         seen.add(real)
-        dirs.sort()
         for name in names:
             path = Path(root, name)
             if path.suffix.lower() in suffixes and not is_partial(path) and path.is_file():

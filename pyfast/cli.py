@@ -127,9 +127,8 @@ def _load_style_model(spec: str):
 def _cmd_export_style(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .onnx import export_style
     from ._files import same_file
-
+    from .onnx import export_style
     from .zoo import list_styles
 
     weights, _ = _style_weights(args.model)
@@ -160,11 +159,10 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     out = Path(args.output)
     files = collect_inputs(args.inputs, exclude=[out])  # earlier outputs in an input folder are not inputs
     single_output = None
-    names_a_folder = out.is_dir() or args.output.endswith(("/", os.sep))
-    if out.suffix and out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not names_a_folder:
-        raise ValueError(f"-o {out}: pyfast does not write {out.suffix} files (images: {', '.join(IMAGE_SUFFIXES)}; "
-                         f"videos: {', '.join(VIDEO_SUFFIXES)}; end a folder's name with /)")
-    if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not names_a_folder:
+    if out.suffix and not (out.is_dir() or args.output.endswith(("/", os.sep))):  # -o names one file
+        if out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+            raise ValueError(f"-o {out}: pyfast does not write {out.suffix} files (images: {', '.join(IMAGE_SUFFIXES)}; "
+                             f"videos: {', '.join(VIDEO_SUFFIXES)}; end a folder's name with /)")
         if len(files) > 1:
             raise ValueError(f"-o {out} names one file but there are {len(files)} inputs; give an output folder")
         single_output, out = out, out.parent

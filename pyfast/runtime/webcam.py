@@ -199,8 +199,7 @@ def run_webcam(
                          "write a video file instead (--out FILE --no-window)")
     live = isinstance(source, int)
     realtime = live if realtime is None else realtime
-    with contextlib.ExitStack() as cleanup:
-        target = cleanup.enter_context(replaced_on_success(out)) if out is not None else None
+    with replaced_on_success(out) if out is not None else contextlib.nullcontext() as target:
         stats = _run_pipeline(stylizer, source, out, target, window, live, realtime, max_frames, overlay,
                               should_stop, progress)
         if out is not None and stats.written == 0:

@@ -35,6 +35,12 @@ def _state_dict_of(obj: Any, path: Path) -> "OrderedDict[str, torch.Tensor]":
     return state
 
 
+def _some(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` names, and how many there are when that is not all of them."""
+    more = f" ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def load_error_reason(exc: BaseException) -> str:
     """The informative line of ``load_state_dict``'s error (its first line is only a header):
     the first size mismatch, missing or unexpected key."""
@@ -44,8 +50,7 @@ def load_error_reason(exc: BaseException) -> str:
             return line[:300]
         if line.startswith(("Missing key", "Unexpected key")):
             keys = re.findall(r'"([^"]+)"', line)
-            more = f" ... ({len(keys)} in all)" if len(keys) > 3 else ""
-            return f"{line.split(' ', 1)[0].lower()} keys {', '.join(keys[:3])}{more}"
+            return f"{line.split(' ', 1)[0].lower()} keys {_some(keys)}"
     return first_line(exc, 300)
 
 
@@ -80,16 +85,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except RuntimeError as exc:  # a tensor of the wrong shape for this width
         raise ValueError(f"{path} is not a TransformerNet checkpoint: {load_error_reason(exc)}") from None
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
+        parts = [f"{what} {_some(keys)}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
         raise ValueError(f"{path} is not a TransformerNet checkpoint: {'; '.join(parts)}")
     broken = [name for name, tensor in model.state_dict().items() if not torch.isfinite(tensor).all()]
     if broken:  # a diverged training run: every output would be NaN (a black image)
-        raise ValueError(f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}"
-                         f"{' ...' if len(broken) > 3 else ''}): the training run that wrote it diverged")
+        raise ValueError(f"{path} holds NaN or infinite weights ({_some(broken)}): the training run that wrote it "
+                         f"diverged")
     return model.to(map_location).eval()
 
 

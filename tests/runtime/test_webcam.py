@@ -178,21 +178,26 @@ def test_refuses_its_own_input_and_non_video_names(tmp_path):
     assert source.read_bytes() == before and not (tmp_path / "x.png").exists()
 
 
+def ctrl_c_after(checks):
+    """A ``should_stop`` that acts as Ctrl-C on its (checks + 1)-th call."""
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        if len(calls) > checks:
+            raise KeyboardInterrupt
+        return False
+
+    return should_stop
+
+
 def test_ctrl_c_on_a_video_file_keeps_the_earlier_output(tmp_path):
     source = make_video(tmp_path / "in.avi", frames=60)
     out = tmp_path / "out.avi"
     out.write_bytes(b"earlier output")
-    calls = []
-
-    def interrupt_after_a_few_checks():
-        calls.append(1)
-        if len(calls) > 3:
-            raise KeyboardInterrupt
-        return False
-
     stylizer = Stylizer(SlowEngine(0.01), StylizeOptions(max_size=None))
     with pytest.raises(KeyboardInterrupt):
-        run_webcam(stylizer, source, out=out, window=False, should_stop=interrupt_after_a_few_checks)
+        run_webcam(stylizer, source, out=out, window=False, should_stop=ctrl_c_after(3))
     assert out.read_bytes() == b"earlier output"
     assert {p.name for p in tmp_path.iterdir()} == {"in.avi", "out.avi"}  # no temporary file left
 
@@ -219,16 +224,8 @@ def test_ctrl_c_on_a_camera_ends_and_keeps_the_recording(tmp_path, monkeypatch):
     monkeypatch.setattr(webcam, "open_capture", lambda source: FakeCamera())
     out = tmp_path / "rec.avi"
     out.write_bytes(b"an older recording")
-    checks = []
-
-    def ctrl_c_after_a_while():
-        checks.append(1)
-        if len(checks) > 10:
-            raise KeyboardInterrupt
-        return False
-
     stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), 0, out=out, window=False,
-                       should_stop=ctrl_c_after_a_while)
+                       should_stop=ctrl_c_after(10))
     assert stats.written > 0 and stats.output == out
     assert len(read_frames(out)) == stats.written  # the new recording replaced the old file
     assert {p.name for p in tmp_path.iterdir()} == {"rec.avi"}
