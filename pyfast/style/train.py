@@ -13,6 +13,8 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,13 +66,24 @@ class TrainConfig:
     workers: int = 0
 
 
-def _setup_distributed(device: torch.device) -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
+@contextmanager
+def _process_group(device: torch.device) -> Iterator[tuple[int, int]]:
+    """(rank, world size) of this process; under ``torchrun`` joins the process group for the run.
+
+    A group this function started is destroyed on the way out: a process that exits with a live
+    gloo group can abort (SIGABRT) in the interpreter's shutdown. A group the caller started is
+    the caller's to end.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+        try:
+            yield dist.get_rank(), dist.get_world_size()
+        finally:
+            dist.destroy_process_group()
+    elif dist.is_initialized():
+        yield dist.get_rank(), dist.get_world_size()
+    else:
+        yield 0, 1
 
 
 def _pick_device(name: str) -> torch.device:
@@ -158,8 +171,6 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
         FileNotFoundError / ValueError: missing or unreadable style image, content
         folder or checkpoint, bad sizes.
     """
-    from tqdm.auto import tqdm
-
     if config.batch_size < 1 or config.image_size < 16 or not 0 < config.lr < math.inf:
         raise ValueError("batch size must be >= 1, image size >= 16 and lr a finite number > 0")
     if config.name is not None and (not config.name.strip() or Path(config.name).name != config.name
@@ -172,7 +183,14 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
         warnings.warn(f"style warm-up of {config.style_warmup} steps covers all {config.steps} steps: "
                       f"the style loss is never used", stacklevel=2)
     device = _pick_device(config.device)
-    rank, world = _setup_distributed(device)
+    with _process_group(device) as (rank, world):
+        return _train(config, device, rank, world, progress)
+
+
+def _train(config: TrainConfig, device: torch.device, rank: int, world: int, progress: bool) -> Path:
+    """The training loop of :func:`train_style` on one rank of ``world``; rank 0 writes the files."""
+    from tqdm.auto import tqdm
+
     torch.manual_seed(config.seed + rank)
     out_dir = Path(config.out_dir)
     name = config.name or Path(config.style).stem

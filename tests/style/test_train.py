@@ -121,8 +121,9 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
         f"train_style(TrainConfig(style={str(images / 'style.png')!r}, content_dir={str(images / 'content')!r}, "
         f"out_dir={str(out)!r}, image_size=32, batch_size=1, steps=4, width=0.25, loss_width=0.125, "
         "weights=LossWeights(1.0, 1.0, 0.0, normalized=True), preview_every=0, device='cpu'), progress=False)\n"
-        "import torch.distributed as dist\n"
-        f"open({str(out)!r} + f'/rank{{dist.get_rank()}}-of-{{dist.get_world_size()}}', 'w').close()\n"
+        "import os, torch.distributed as dist\n"
+        "assert not dist.is_initialized(), 'train_style left its process group alive'\n"
+        f"open({str(out)!r} + f'/rank{{os.environ[\"RANK\"]}}-of-{{os.environ[\"WORLD_SIZE\"]}}', 'w').close()\n"
     )
     script = images / "ddp_train.py"
     script.write_text(code)
@@ -131,9 +132,20 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)],
         capture_output=True, text=True, env=env, timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[:3000] + "\n...\n" + result.stderr[-1500:]  # ranks' errors come first
     assert sorted(p.name for p in out.glob("rank*")) == ["rank0-of-2", "rank1-of-2"]
     assert (out / "style.pth").is_file()
+
+
+def test_a_process_group_started_by_the_caller_is_left_to_the_caller(images):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        train_style(config(images, steps=1), progress=False)
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
 
 
 def test_non_finite_loss_stops_before_the_update(images):
