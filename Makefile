@@ -10,7 +10,7 @@ BIN         := $(VENV)/bin
 HAVE_GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 TORCH_SPEC  ?= $(if $(HAVE_GPU),torch,torch==2.13.0)
 ORT_SPEC    ?= $(if $(HAVE_GPU),onnxruntime-gpu,onnxruntime)
-RUNTIME_DEPS := numpy tqdm pillow opencv-python-headless onnx scikit-learn $(ORT_SPEC)
+RUNTIME_DEPS := numpy tqdm pillow opencv-python-headless onnx scikit-learn $(ORT_SPEC) imageio-ffmpeg
 SERVE_DEPS   := fastapi "uvicorn[standard]" prometheus-client python-multipart
 TEST_DEPS    := pytest hypothesis captum httpx schemathesis $(SERVE_DEPS)
 EXT_SOURCES := $(shell find csrc -type f) CMakeLists.txt pyproject.toml

@@ -172,6 +172,10 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    if videos and not args.no_sound:
+        from .runtime.soundtrack import find_ffmpeg
+
+        find_ffmpeg()  # a bad PYFAST_FFMPEG fails here, before any frame is stylised
     if videos:  # an unreadable video gets pyfast's one-line error, not OpenCV's and FFmpeg's log lines as well
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET
         import cv2
@@ -181,7 +185,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
     for source in videos:
         try:
-            stylize_video(stylizer, source, targets[source], progress=not args.no_progress)
+            stylize_video(stylizer, source, targets[source], progress=not args.no_progress, sound=not args.no_sound)
         except ValueError as exc:
             stylizer.stats.failed.append((source, str(exc)))
     stats = stylizer.stats
@@ -343,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     stylize = commands.add_parser(
         "stylize", help="stylise images, folders and videos with a style model",
         description="Runs a style model through ONNX Runtime on images (batched), folders and video "
-        "files (frame rate and size kept). MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
+        "files (frame rate, size and sound kept). MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
     )
     stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")
     stylize.add_argument("-m", "--model", required=True, help="shipped model name, .onnx or .pth")
@@ -356,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--fp16", action="store_true", help="run the model in float16")
     stylize.add_argument("--batch-size", type=_int_at_least(1), default=4)
     stylize.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
+    stylize.add_argument("--no-sound", action="store_true",
+                         help="write videos without their audio (kept by default, with FFmpeg: imageio-ffmpeg, "
+                         "PYFAST_FFMPEG or ffmpeg on PATH)")
     stylize.add_argument("--no-progress", action="store_true")
     stylize.set_defaults(run=_cmd_stylize)
 

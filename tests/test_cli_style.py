@@ -278,6 +278,66 @@ def test_stylize_webm_round_trip(model_files, tmp_path):
     assert capture.isOpened() and capture.read()[0]
 
 
+@pytest.fixture(scope="module")
+def ffmpeg():
+    return pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+
+
+def test_stylize_keeps_a_videos_sound_unless_told_not_to(model_files, tmp_path, ffmpeg):
+    from pyfast.runtime.soundtrack import audio_codecs
+    from tests.runtime.test_soundtrack import clip
+
+    source = clip(tmp_path / "tone.mp4", ffmpeg)
+    for suffix, codec in ((".mp4", "aac"), (".webm", "opus")):
+        result = cli("stylize", source, "-m", model_files / "tiny.onnx", "-o", tmp_path / f"styled{suffix}", "--no-progress")
+        assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+        assert audio_codecs(tmp_path / f"styled{suffix}", ffmpeg) == [codec]
+    result = cli("stylize", source, "-m", model_files / "tiny.onnx", "-o", tmp_path / "silent.mp4", "--no-sound",
+                 "--no-progress")
+    assert result.returncode == 0 and audio_codecs(tmp_path / "silent.mp4", ffmpeg) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["silent.mp4", "styled.mp4", "styled.webm", "tone.mp4"]
+
+
+def test_stylize_without_ffmpeg_writes_a_silent_video_and_says_so(model_files, tmp_path, ffmpeg, monkeypatch):
+    import cv2
+
+    from pyfast.runtime import soundtrack
+    from tests.runtime.test_soundtrack import clip
+
+    source = clip(tmp_path / "tone.mp4", ffmpeg)
+    monkeypatch.setattr(soundtrack, "find_ffmpeg", lambda: None)
+    with pytest.warns(RuntimeWarning, match="styled.mp4 is written without the sound of .*tone.mp4, if it has any: "
+                                            "no FFmpeg"):
+        assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / "styled.mp4"),
+                     "--no-progress"]) == 0
+    assert cv2.VideoCapture(str(tmp_path / "styled.mp4")).read()[0]
+    assert soundtrack.audio_codecs(tmp_path / "styled.mp4", ffmpeg) == []
+
+
+def test_stylize_keeps_the_silent_video_when_ffmpeg_fails(model_files, tmp_path, ffmpeg, monkeypatch):
+    from pyfast.runtime import soundtrack
+    from tests.runtime.test_soundtrack import clip
+
+    source = clip(tmp_path / "tone.mp4", ffmpeg)
+    monkeypatch.setattr(soundtrack, "AUDIO_ENCODERS", {".mp4": "no_such_encoder"})
+    monkeypatch.setattr(soundtrack, "_PLAYABLE", {".mp4": set()})  # copying is ruled out: only the bad encoder is left
+    with pytest.warns(RuntimeWarning, match="styled.mp4 is written without sound: FFmpeg could not add the sound"):
+        assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / "styled.mp4"),
+                     "--no-progress"]) == 0
+    assert soundtrack.audio_codecs(tmp_path / "styled.mp4", ffmpeg) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["styled.mp4", "tone.mp4"]  # no partial file left
+
+
+def test_stylize_refuses_a_bad_ffmpeg_setting_before_any_work(model_files, tmp_path, monkeypatch):
+    source = _video(tmp_path / "clip.avi")
+    monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path / "nope"))
+    result = cli("stylize", source, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out.avi", "--no-progress")
+    assert result.returncode == 2 and f"PYFAST_FFMPEG={tmp_path / 'nope'} is not an executable file" in result.stderr
+    assert not (tmp_path / "out.avi").exists()
+    assert cli("stylize", source, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out.avi", "--no-progress",
+               "--no-sound").returncode == 0
+
+
 def test_stylize_rejects_non_onnx_and_wrong_rank_models(tmp_path, photos):
     fake = tmp_path / "fake.onnx"
     fake.write_bytes(b"not onnx at all")

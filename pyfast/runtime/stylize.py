@@ -356,18 +356,18 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
     return writer
 
 
-def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True) -> StylizeStats:
+def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True,
+                  sound: bool = True) -> StylizeStats:
     """Stylises a video, keeping its frame rate and frame size (frames over max size are
-    processed downscaled and scaled back up). Writes ``target`` (mp4v for .mp4/.m4v/.mov,
+    processed downscaled and scaled back up) and, with ``sound`` and an FFmpeg at hand
+    (:mod:`pyfast.runtime.soundtrack`), its audio. Writes ``target`` (mp4v for .mp4/.m4v/.mov,
     VP8 for .webm, else MJPG); a run that fails or is interrupted leaves an existing
-    ``target`` as it was.
+    ``target`` as it was. A video written without its sound says so in a warning.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
             ``target`` cannot be written.
     """
-    import cv2
-
     with VideoReader(source) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
@@ -379,8 +379,32 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
                     raise ValueError(f"{source}: no frame could be decoded")
             finally:
                 writer.release()
+            if sound:
+                _add_sound(temporary, source, target)
     stylizer.stats.outputs.append(target)
     return stylizer.stats
+
+
+def _add_sound(pictures: Path, source: Path, target: Path) -> None:
+    """Puts ``source``'s audio streams into the (silent) stylised video file ``pictures``;
+    warns, leaving it silent, when there is no FFmpeg or FFmpeg fails."""
+    import warnings
+
+    from .soundtrack import audio_codecs, copy_soundtrack, find_ffmpeg
+
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        warnings.warn(f"{target} is written without the sound of {source}, if it has any: no FFmpeg to copy it with "
+                      f"(pip install imageio-ffmpeg, or set PYFAST_FFMPEG; --no-sound silences this)",
+                      RuntimeWarning, stacklevel=3)
+        return
+    if not audio_codecs(source, ffmpeg):
+        return
+    try:
+        with replaced_on_success(pictures) as with_sound:
+            copy_soundtrack(pictures, source, with_sound, ffmpeg)
+    except RuntimeError as exc:
+        warnings.warn(f"{target} is written without sound: {exc}", RuntimeWarning, stacklevel=3)
 
 
 def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> int:
