@@ -1,4 +1,7 @@
-"""Small assertions shared by the tests."""
+"""Small assertions and test files shared by the tests."""
+
+import struct
+import zlib
 
 import torch
 
@@ -9,3 +12,13 @@ def assert_rel_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float) 
     assert a.shape == e.shape, (a.shape, e.shape)
     err = (a - e).norm() / e.norm().clamp_min(1e-300)
     assert err <= rtol, f"relative error {err:.3g} > {rtol:g}"
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression-bomb probe): no pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")

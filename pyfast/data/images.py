@@ -90,7 +90,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a decodable image, zero-size, or more than ``max_pixels`` pixels.
+        ValueError: not a decodable image, zero-size, or more than ``max_pixels`` pixels (or
+            than Pillow's own limit, twice ``PIL.Image.MAX_IMAGE_PIXELS``, which this leaves as it is).
     """
     from PIL import Image as PILImage
     from PIL import ImageOps
@@ -99,9 +100,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {path}")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-        previous = PILImage.MAX_IMAGE_PIXELS
-        PILImage.MAX_IMAGE_PIXELS = max_pixels
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # max_pixels decides, from the header
         try:
             with PILImage.open(path) as im:
                 width, height = im.size
@@ -125,14 +124,15 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
                 if im.mode.startswith("I") or im.mode == "F":
                     im = _high_depth_gray_to_8bit(im)
                 rgb, alpha = rgb_and_alpha(im)
-        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-            raise ValueError(f"{path}: image is over the limit of {max_pixels} pixels (refused as a possible decompression bomb)") from None
+        except PILImage.DecompressionBombError:  # over twice Pillow's own, process-wide limit: before our check
+            pillow_limit = 2 * PILImage.MAX_IMAGE_PIXELS
+            whose = "" if max_pixels <= pillow_limit else " (Pillow's: twice PIL.Image.MAX_IMAGE_PIXELS)"
+            raise ValueError(f"{path}: image is over the limit of {min(max_pixels, pillow_limit)} pixels{whose}; "
+                             f"refused as a possible decompression bomb") from None
         except ValueError:
             raise
         except (OSError, SyntaxError) as exc:
             raise ValueError(f"{path} is not a readable image ({exc})") from None
-        finally:
-            PILImage.MAX_IMAGE_PIXELS = previous
     return Image(np.ascontiguousarray(rgb), alpha)
 
 

@@ -4,6 +4,7 @@ from PIL import Image as PILImage
 
 from pyfast.data import fit_within, list_images, read_image, sample_images, write_image
 from pyfast.data.procedural import STYLES
+from tests.helpers import png_header_only
 
 
 def test_reads_rgb_gray_rgba_and_palette(tmp_path):
@@ -38,6 +39,36 @@ def test_bad_files(tmp_path):
         read_image(tmp_path / "big.png", max_pixels=100)
     with pytest.raises(ValueError, match="unsupported image extension '.xyz'"):
         write_image(tmp_path / "x.xyz", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_pixel_limits_leave_pillows_setting_alone_across_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    PILImage.fromarray(np.zeros((60, 50, 3), np.uint8)).save(tmp_path / "img.png")
+    before = PILImage.MAX_IMAGE_PIXELS
+
+    def read(limit):  # 3000 px: over the limit of 2000, under 5000
+        try:
+            return read_image(tmp_path / "img.png", max_pixels=limit).rgb.shape
+        except ValueError as exc:
+            return str(exc)
+
+    limits = [2000, 5000] * 100
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(read, limits))
+    assert PILImage.MAX_IMAGE_PIXELS == before
+    for limit, result in zip(limits, results):
+        assert result == ((60, 50, 3) if limit == 5000 else f"{tmp_path / 'img.png'}: 50x60 pixels is over the limit of 2000")
+
+
+def test_a_header_over_pillows_own_limit_is_refused_whatever_max_pixels_says(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(png_header_only(20000, 20000))
+    with pytest.raises(ValueError, match="bomb.png: image is over the limit of 100000000 pixels; refused as a "
+                                         "possible decompression bomb"):
+        read_image(tmp_path / "bomb.png")
+    limit = 2 * PILImage.MAX_IMAGE_PIXELS
+    with pytest.raises(ValueError, match=rf"over the limit of {limit} pixels \(Pillow's: twice PIL.Image.MAX_IMAGE_PIXELS\)"):
+        read_image(tmp_path / "bomb.png", max_pixels=10**9)
 
 
 def test_fit_within_and_listing(tmp_path):

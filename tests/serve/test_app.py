@@ -12,7 +12,9 @@ from PIL import Image
 from pyfast.serve import ModelStore, ServeConfig, UnknownModel, create_app, is_loopback
 from pyfast.zoo import get_style
 
-from .conftest import image_bytes, png_header_only
+from tests.helpers import png_header_only
+
+from .conftest import image_bytes
 
 MAX_SIZE = 64
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
