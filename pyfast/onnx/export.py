@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -15,7 +16,7 @@ import torch
 from .. import __version__
 from .._errors import first_line
 from .._files import replaced_on_success
-from ..models.transformer import TransformerNet
+from ..models.transformer import MIN_SIZE, TransformerNet
 from .fp16 import convert_to_float16
 from .rewrites import optimize_for_export
 
@@ -65,9 +66,9 @@ def style_metadata(model: TransformerNet, style: str) -> dict[str, str]:
 
 
 def check_opset(opset: int) -> None:
-    """Raises ValueError for an opset outside MIN_OPSET..MAX_OPSET, before any export work."""
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ValueError(f"opset must be in {MIN_OPSET}..{MAX_OPSET} (what this torch.onnx can export), got {opset}")
+    """Raises ValueError for an opset that is not an integer in MIN_OPSET..MAX_OPSET, before any export work."""
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be an integer in {MIN_OPSET}..{MAX_OPSET} (what this torch.onnx can export), got {opset!r}")
 
 
 def write_onnx(proto: onnx.ModelProto, path: Path, metadata: dict[str, str], doc: str | None = None) -> Path:
@@ -109,12 +110,18 @@ def export_style(
     export leaves an earlier file there as it was.
 
     Raises:
-        ValueError: opset outside 13..``MAX_OPSET``, or the exported model disagrees with
-            PyTorch beyond tolerance (0.05 float32, 4.0 float16, on the 0-255 scale).
+        ValueError: opset not an integer in 13..``MAX_OPSET``, an ``export_size`` under
+            5x5 pixels, or the exported model disagrees with PyTorch beyond tolerance
+            (0.05 float32, 4.0 float16, on the 0-255 scale).
+
+    ``model`` itself is left as it was (mode, dtype, device): the export works on a copy.
     """
     check_opset(opset)
+    if len(export_size) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SIZE
+                                    for n in export_size):
+        raise ValueError(f"export_size must be (height, width) integers >= {MIN_SIZE}, got {export_size!r}")
     path = Path(path)
-    model = model.eval().float().cpu()
+    model = copy.deepcopy(model).eval().float().cpu()
     dummy = torch.rand(1, 3, *export_size) * 255
     exported, rewrites = optimize_for_export(model) if rewrite else (model, [])
     buffer = io.BytesIO()

@@ -17,7 +17,13 @@ def convert_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     keeps float32, such as Resize scales); each float32 graph input is cast to
     float16 on entry and each output back to float32, so callers feed and get
     float32 as before. Values outside float16's range saturate.
+
+    Raises:
+        ValueError: ``model`` is already such a float16 model (its cast nodes would clash).
     """
+    if any(node.op_type == "Cast" and node.name.startswith("cast_") and node.name.endswith("__fp16")
+           for node in model.graph.node):
+        raise ValueError("the model already computes in float16 (it has pyfast's float16 input/output casts)")
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     keep32 = {

@@ -1,3 +1,4 @@
+import re
 import numpy as np
 import onnx
 import pytest
@@ -65,9 +66,29 @@ def test_convert_to_float16_keeps_resize_scales_float32(tmp_path, trained_like):
             assert init.data_type == onnx.TensorProto.FLOAT
 
 
-@pytest.mark.parametrize("opset", [11, MAX_OPSET + 1])
+def test_convert_to_float16_refuses_a_float16_model(tmp_path, trained_like):
+    path = export_style(trained_like, tmp_path / "m16.onnx", fp16=True, verify=False).path
+    with pytest.raises(ValueError, match="already computes in float16"):
+        convert_to_float16(onnx.load(str(path)))
+
+
+def test_export_leaves_the_callers_model_as_it_was(tmp_path):
+    model = TransformerNet(width=0.25).double().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_style(model, tmp_path / "m.onnx", verify=False)
+    assert model.training and next(model.parameters()).dtype == torch.float64
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("size", [(4, 256), (256, 2.5), (True, 256), (256,)])
+def test_bad_export_size(tmp_path, trained_like, size):
+    with pytest.raises(ValueError, match=r"export_size must be \(height, width\) integers >= 5"):
+        export_style(trained_like, tmp_path / "m.onnx", export_size=size)
+
+
+@pytest.mark.parametrize("opset", [11, MAX_OPSET + 1, 13.5, "17", True])
 def test_bad_opset(tmp_path, trained_like, opset):
-    with pytest.raises(ValueError, match=rf"opset must be in 13\.\.{MAX_OPSET} .*got {opset}"):
+    with pytest.raises(ValueError, match=rf"opset must be an integer in 13\.\.{MAX_OPSET} .*got {re.escape(repr(opset))}"):
         export_style(trained_like, tmp_path / "m.onnx", opset=opset)
     assert not (tmp_path / "m.onnx").exists()
 
