@@ -15,6 +15,25 @@ _counter = itertools.count()
 PARTIAL_MARK = ".partial-"  # in the names of temporary files; folder scans skip them
 
 
+def existing_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` as a Path, checked to be a file (or a link to one) that exists.
+
+    Raises:
+        FileNotFoundError: nothing there ("no such {what}: PATH").
+        IsADirectoryError: a folder there.
+        ValueError: something else there (a device, a pipe).
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    a_what = f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not {a_what}")
+    if path.exists():
+        raise ValueError(f"{path} is not a regular file, so not {a_what}")
+    raise FileNotFoundError(f"no such {what}: {path}")
+
+
 @contextmanager
 def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path next to ``path`` (same suffix, so writers that go by the

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ._errors import first_line
+from ._files import existing_file
 
 
 def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu",
@@ -21,13 +22,12 @@ def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = 
             ("no such {what}: PATH"), e.g. "model file" or "checkpoint".
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a ``torch.save`` file (empty, truncated, another format),
+        FileNotFoundError / IsADirectoryError: no such file; a folder.
+        ValueError: ``map_location`` is not a device this machine has, or the file is not a ``torch.save`` file (empty, truncated, another format),
             or it holds Python objects that ``weights_only`` refuses (a pickled whole model).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such {what}: {path}")
+    path = existing_file(path, what)
+    map_location = _checked_device(map_location)
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty, not a PyTorch checkpoint")
     try:
@@ -46,3 +46,23 @@ def _looks_like_torch_file(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(1)
     return zipfile.is_zipfile(path) or head == b"\x80"
+
+
+def _checked_device(map_location: str | torch.device) -> str | torch.device:
+    """``map_location`` if it names a device this machine has (other kinds of map_location,
+    such as dicts, are torch.load's to check).
+
+    Raises:
+        ValueError: not a device name, or a CUDA device where there is none.
+    """
+    if not isinstance(map_location, (str, torch.device)):
+        return map_location
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"map_location {str(map_location)!r} is not a device ({first_line(exc, 120)})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location {str(map_location)!r}: there is no CUDA device here")
+    if device.type == "meta":
+        raise ValueError("map_location 'meta' would load no weights; give a real device such as 'cpu'")
+    return map_location

@@ -70,3 +70,26 @@ def test_files_below_never_excludes_the_folder_itself(tmp_path):
 
     (tmp_path / "a.png").write_bytes(b"x")
     assert files_below(tmp_path, (".png",), exclude=[tmp_path]) == [tmp_path / "a.png"]
+
+
+def test_existing_file_tells_a_folder_and_a_device_from_a_missing_file(tmp_path):
+    from pyfast._files import existing_file
+
+    (tmp_path / "a.txt").write_text("x")
+    assert existing_file(tmp_path / "a.txt") == tmp_path / "a.txt"
+    with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a folder, not a checkpoint$"):
+        existing_file(tmp_path, "checkpoint")
+    with pytest.raises(FileNotFoundError, match=f"^no such model: {tmp_path / 'b'}$"):
+        existing_file(tmp_path / "b", "model")
+    with pytest.raises(ValueError, match="/dev/null is not a regular file, so not a model"):
+        existing_file("/dev/null", "model")
+
+
+def test_readers_say_a_folder_is_a_folder(tmp_path):
+    from pyfast.data import read_image
+    from pyfast.runtime import Engine
+    from pyfast.style import load_checkpoint
+
+    for reader, what in ((load_checkpoint, "a checkpoint"), (Engine, "an ONNX model"), (read_image, "an image file")):
+        with pytest.raises(IsADirectoryError, match=f"is a folder, not {what}$"):
+            reader(tmp_path)

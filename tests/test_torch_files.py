@@ -33,3 +33,16 @@ def test_pickled_objects_are_refused_with_advice(tmp_path):
 def test_a_missing_file_is_named_as_the_caller_asks(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such checkpoint: .*gone.pt"):
         load_torch_file(tmp_path / "gone.pt", what="checkpoint")
+
+
+@pytest.mark.parametrize("device, message", [
+    ("bogus", "map_location 'bogus' is not a device"),
+    ("meta", "map_location 'meta' would load no weights"),
+    pytest.param("cuda", "map_location 'cuda': there is no CUDA device here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
+])
+def test_a_bad_map_location_is_named_rather_than_the_file(tmp_path, device, message):
+    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
+    with pytest.raises(ValueError, match=message):
+        load_torch_file(tmp_path / "ok.pt", map_location=device)
+    assert load_torch_file(tmp_path / "ok.pt")["w"].sum() == 2

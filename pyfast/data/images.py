@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import files_below, replaced_on_success
+from .._files import existing_file, files_below, replaced_on_success
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Decoded images above this many pixels are refused (decompression bombs, absurd inputs).
@@ -89,16 +89,14 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
     clipped. Of an animation or a multi-page file, the first frame is read (with a warning).
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError / IsADirectoryError: no such file; a folder.
         ValueError: not a decodable image, zero-size, or more than ``max_pixels`` pixels (or
             than Pillow's own limit, twice ``PIL.Image.MAX_IMAGE_PIXELS``, which this leaves as it is).
     """
     from PIL import Image as PILImage
     from PIL import ImageOps
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such image file: {path}")
+    path = existing_file(path, "image file")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # max_pixels decides, from the header
         try:
@@ -136,12 +134,16 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
     return Image(np.ascontiguousarray(rgb), alpha)
 
 
+_LARGEST_SIDE = {".jpg": 65500, ".jpeg": 65500, ".webp": 16383}  # what libjpeg and libwebp can write
+
+
 def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 92) -> Path:
     """Writes (H, W, 3) uint8 RGB (plus alpha for formats that keep it); creates parent folders.
     A failed write leaves an existing file at ``path`` untouched.
 
     Raises:
-        ValueError: unsupported file extension or bad array shape/dtype.
+        ValueError: unsupported file extension, bad array shape/dtype (``alpha``: (H, W)
+            uint8), ``quality`` outside 1..100, or a picture larger than the format allows.
     """
     from PIL import Image as PILImage
 
@@ -151,6 +153,14 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | No
         raise ValueError(f"unsupported image extension {suffix!r} for {path}; use one of {', '.join(IMAGE_SUFFIXES)}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    if alpha is not None and (alpha.dtype != np.uint8 or alpha.shape != rgb.shape[:2]):
+        raise ValueError(f"alpha must be (H, W) uint8 like rgb's {rgb.shape[:2]}, got {alpha.shape} {alpha.dtype}")
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
+    largest = _LARGEST_SIDE.get(suffix)
+    if largest is not None and max(rgb.shape[:2]) > largest:
+        raise ValueError(f"cannot write {path}: {rgb.shape[1]}x{rgb.shape[0]} pixels; {suffix} pictures are at most "
+                         f"{largest} pixels a side (use .png or .tif)")
     keeps_alpha = suffix in (".png", ".webp", ".tif", ".tiff")
     if alpha is not None and keeps_alpha:
         im = PILImage.fromarray(np.dstack([rgb, alpha]), "RGBA")
@@ -172,15 +182,14 @@ def list_images(folder: str | os.PathLike, exclude: Iterable[str | os.PathLike] 
 
 
 def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resamples (H, W, C) uint8 to (height, width, C) with a Lanczos filter."""
+    """Resamples (H, W, C) or (H, W) uint8 to (height, width[, C]) with a Lanczos filter."""
     from PIL import Image as PILImage
 
     if rgb.shape[:2] == (height, width):
         return rgb
-    channels = rgb.shape[2] if rgb.ndim == 3 else 1
-    im = PILImage.fromarray(rgb if channels != 1 else rgb.squeeze(-1))
-    out = np.asarray(im.resize((width, height), PILImage.Resampling.LANCZOS))
-    return out.reshape(height, width, channels) if rgb.ndim == 3 else out
+    single = rgb.ndim == 3 and rgb.shape[2] == 1
+    out = np.asarray(PILImage.fromarray(rgb[..., 0] if single else rgb).resize((width, height), PILImage.Resampling.LANCZOS))
+    return out[..., None] if single else out
 
 
 def fit_within(height: int, width: int, max_size: int) -> tuple[int, int]:

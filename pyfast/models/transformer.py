@@ -82,7 +82,10 @@ class TransformerNet(nn.Module):
 
     Args:
         width: channel multiplier; 1.0 is the original (32/64/128 channels),
-            0.5 a student with 16/32/64 channels and about 1/4 of the FLOPs.
+            0.5 a student with 16/32/64 channels and about 1/4 of the FLOPs. The
+            channels are whole numbers (:func:`channels_for`), so ``.width`` is the
+            multiplier actually built, channels / 32 (0.3 -> 0.3125): the value a
+            saved model's width is read back as.
 
     Shape:
         input (B, 3, H, W), RGB on the 0-255 scale; output (B, 3, H, W) on the
@@ -95,7 +98,7 @@ class TransformerNet(nn.Module):
     def __init__(self, width: float = 1.0) -> None:
         super().__init__()
         c1, c2, c3 = channels_for(width)
-        self.width = float(width)
+        self.width = c1 / BASE_CHANNELS[0]
         self.conv1 = ConvLayer(3, c1, kernel_size=9, stride=1)
         self.in1 = nn.InstanceNorm2d(c1, affine=True)
         self.conv2 = ConvLayer(c1, c2, kernel_size=3, stride=2)
@@ -115,12 +118,12 @@ class TransformerNet(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checking = not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())  # a traced graph has no checks
+        if checking and (x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0):
+            raise ValueError(f"input must be (B, 3, H, W) with B >= 1, got shape {tuple(x.shape)}")
         h, w = x.shape[-2], x.shape[-1]
-        if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0:
-                raise ValueError(f"input must be (B, 3, H, W) with B >= 1, got shape {tuple(x.shape)}")
-            if h < MIN_SIZE or w < MIN_SIZE:
-                raise ValueError(f"input must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {h}x{w}")
+        if checking and (h < MIN_SIZE or w < MIN_SIZE):
+            raise ValueError(f"input must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {h}x{w}")
         y = self.relu(self.in1(self.conv1(x)))
         y = self.relu(self.in2(self.conv2(y)))
         y = self.relu(self.in3(self.conv3(y)))

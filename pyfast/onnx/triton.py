@@ -170,7 +170,7 @@ def export_triton(models: Sequence[str | os.PathLike], repo: str | os.PathLike, 
     """Writes a Triton model repository with one model folder per entry of ``models``.
 
     Args:
-        models: shipped model names or ``.onnx`` paths; each is served under its file stem.
+        models: shipped model names or ``.onnx`` paths (or one of them); each is served under its file stem.
         repo: the repository folder (created).
         options: batching, instances, accelerator (default :class:`TritonOptions`).
         overwrite: replace model folders that exist already.
@@ -184,6 +184,8 @@ def export_triton(models: Sequence[str | os.PathLike], repo: str | os.PathLike, 
     """
     from ..zoo import resolve_model
 
+    if isinstance(models, (str, os.PathLike)):  # one model, not a sequence of one-letter names
+        models = [models]
     if not models:
         raise ValueError("models must name at least one model")
     options = options or TritonOptions()

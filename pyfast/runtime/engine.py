@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import first_line
+from .._files import existing_file
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -24,9 +25,15 @@ _ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
     "tensor(double)": np.float64,
-    "tensor(uint8)": np.uint8,
-    "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+    "tensor(int8)": np.int8,
+    "tensor(int16)": np.int16,
     "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
 }
 
 
@@ -78,7 +85,7 @@ class Engine:
     many threads. Inputs are checked against the model's declared inputs.
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError / IsADirectoryError: no such file; a folder.
         ValueError: not an ONNX model, or unknown/unavailable providers.
         RuntimeError: ONNX Runtime did not use the requested provider.
     """
@@ -86,9 +93,7 @@ class Engine:
     def __init__(self, path: str | os.PathLike, providers: str | Sequence[str] = "auto", threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"no such ONNX model: {self.path}")
+        self.path = existing_file(path, "ONNX model")
         requested = resolve_providers(providers)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -109,7 +114,8 @@ class Engine:
             self.session = ort.InferenceSession(str(self.path), options, providers=requested)
         except Exception as exc:  # onnxruntime raises its own exception types
             message = first_line(exc, 300)
-            if "INVALID_PROTOBUF" in message or "Protobuf parsing failed" in message or "INVALID_GRAPH" in message:
+            if any(sign in message for sign in ("INVALID_PROTOBUF", "Protobuf parsing failed", "INVALID_GRAPH",
+                                                "No graph was found")):  # the last: an empty file
                 raise ValueError(f"{self.path} is not a valid ONNX model ({message[:200]})") from None
             raise RuntimeError(f"onnxruntime could not load {self.path}: {message[:300]}") from None
         finally:
@@ -128,14 +134,24 @@ class Engine:
 
     @property
     def input_name(self) -> str:
+        """The name of the model's first input.
+
+        Raises:
+            ValueError: the model has no inputs.
+        """
+        if not self.inputs:
+            raise ValueError(f"{self.path.name} declares no inputs")
         return self.inputs[0].name
 
     def check_input(self, x: object, index: int = 0) -> np.ndarray:
-        """Checks ``x`` against the model's declared input (rank, dtype, fixed dimensions).
+        """Checks ``x`` against the model's declared input number ``index`` (rank, dtype, fixed dimensions).
 
         Raises:
-            TypeError: not a numpy array or wrong dtype. ValueError: wrong rank or size.
+            TypeError: not a numpy array or wrong dtype. ValueError: wrong rank or size, or no
+            input number ``index``.
         """
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.inputs):
+            raise ValueError(f"{self.path.name} has {len(self.inputs)} input(s); there is no input {index!r}")
         spec = self.inputs[index]
         if not isinstance(x, np.ndarray):
             raise TypeError(f"input {spec.name!r} must be a numpy array, got {type(x).__name__}")

@@ -66,7 +66,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         The model in eval mode, on ``map_location``.
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError / IsADirectoryError: no such file; a folder.
+        ValueError: ``map_location`` is not a device this machine has.
         ValueError: the file is not such a checkpoint (names the missing/unexpected keys).
     """
     path = Path(path)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from pyfast.data import fit_within, list_images, read_image, sample_images, write_image
+from pyfast.data import fit_within, list_images, read_image, resize, sample_images, write_image
 from pyfast.data.procedural import STYLES
 from tests.helpers import png_header_only
 
@@ -69,6 +69,37 @@ def test_a_header_over_pillows_own_limit_is_refused_whatever_max_pixels_says(tmp
     limit = 2 * PILImage.MAX_IMAGE_PIXELS
     with pytest.raises(ValueError, match=rf"over the limit of {limit} pixels \(Pillow's: twice PIL.Image.MAX_IMAGE_PIXELS\)"):
         read_image(tmp_path / "bomb.png", max_pixels=10**9)
+
+
+@pytest.mark.parametrize("alpha, quality, suffix, message", [
+    (np.ones((4, 5), bool), 92, ".png", r"alpha must be \(H, W\) uint8 like rgb's \(4, 5\), got \(4, 5\) bool"),
+    (np.full((4, 5), 0.5), 92, ".png", "alpha must be .* float64"),
+    (np.zeros((3, 3), np.uint8), 92, ".png", r"got \(3, 3\) uint8"),
+    (None, 101, ".jpg", "quality must be an integer in 1..100, got 101"),
+    (None, "high", ".jpg", "quality must be an integer in 1..100, got 'high'"),
+    (None, 0, ".webp", "quality must be an integer in 1..100, got 0"),
+])
+def test_write_image_checks_alpha_and_quality(tmp_path, alpha, quality, suffix, message):
+    with pytest.raises(ValueError, match=message):
+        write_image(tmp_path / f"x{suffix}", np.zeros((4, 5, 3), np.uint8), alpha, quality=quality)
+    assert not list(tmp_path.iterdir())
+
+
+def test_write_image_names_the_formats_size_limit(tmp_path):
+    wide = np.zeros((1, 65501, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"x.jpg: 65501x1 pixels; .jpg pictures are at most 65500 pixels a side"):
+        write_image(tmp_path / "x.jpg", wide)
+    with pytest.raises(ValueError, match="at most 16383 pixels a side"):
+        write_image(tmp_path / "x.webp", wide[:, :16384])
+    assert read_image(write_image(tmp_path / "x.png", wide)).size == (1, 65501)
+
+
+def test_resize_takes_gray_and_colour_arrays():
+    gray = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    assert resize(gray, 3, 4).shape == (3, 4)
+    assert resize(gray[..., None], 3, 4).shape == (3, 4, 1)
+    np.testing.assert_array_equal(resize(gray[..., None], 3, 4)[..., 0], resize(gray, 3, 4))
+    assert resize(np.dstack([gray] * 3), 12, 16).shape == (12, 16, 3)
 
 
 def test_fit_within_and_listing(tmp_path):

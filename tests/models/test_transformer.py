@@ -63,6 +63,7 @@ def test_cropping_keeps_top_left_alignment():
         (torch.rand(1, 1, 16, 16), r"must be \(B, 3, H, W\) with B >= 1, got shape \(1, 1, 16, 16\)"),
         (torch.rand(0, 3, 16, 16), r"with B >= 1, got shape \(0, 3, 16, 16\)"),
         (torch.rand(3, 16, 16), r"got shape \(3, 16, 16\)"),
+        (torch.rand(2), r"got shape \(2,\)"),
     ],
 )
 def test_bad_input_is_a_clear_error(x, message):

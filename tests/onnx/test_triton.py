@@ -124,6 +124,11 @@ def test_repository_layout_and_configs_parse_against_the_schema(tmp_path):
         assert trt.name == "tensorrt" and trt.parameters["precision_mode"] == "FP16"
 
 
+def test_one_model_may_be_named_without_a_list(tmp_path):
+    assert [f.name for f in export_triton("mosaic", tmp_path)] == ["mosaic"]
+    assert [f.name for f in export_triton(get_style("starry").onnx, tmp_path / "b")] == ["starry"]
+
+
 def fixed_batch_model(batch: int | str = 1) -> onnx.ModelProto:
     x = helper.make_tensor_value_info("pixels", TensorProto.UINT8, [batch, 4, 4])
     y = helper.make_tensor_value_info("doubled", TensorProto.INT64, [batch, 4, 4])

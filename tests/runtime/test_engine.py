@@ -70,6 +70,31 @@ def test_bad_files(tmp_path):
     junk.write_bytes(b"this is not a protobuf")
     with pytest.raises(ValueError, match="is not a valid ONNX model"):
         Engine(junk)
+    (tmp_path / "empty.onnx").touch()
+    with pytest.raises(ValueError, match="empty.onnx is not a valid ONNX model"):
+        Engine(tmp_path / "empty.onnx")
+
+
+def test_every_declared_dtype_is_checked_and_input_numbers_are_named(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Not", ["flags"], ["output"])], "g",
+                              [helper.make_tensor_value_info("flags", TensorProto.BOOL, ["n"])],
+                              [helper.make_tensor_value_info("output", TensorProto.BOOL, ["n"])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "not.onnx"))
+    engine = Engine(tmp_path / "not.onnx")
+    assert engine.run(np.array([True, False])).tolist() == [False, True]
+    with pytest.raises(TypeError, match="input 'flags' must be bool, got float32"):
+        engine.run(np.zeros(2, np.float32))
+    for index in (1, -1, True):
+        with pytest.raises(ValueError, match=rf"not.onnx has 1 input\(s\); there is no input {index!r}"):
+            engine.check_input(np.array([True]), index)
+    constant = helper.make_graph([helper.make_node("Constant", [], ["output"], value_float=1.0)], "g", [],
+                                 [helper.make_tensor_value_info("output", TensorProto.FLOAT, [])])
+    onnx.save(helper.make_model(constant, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "one.onnx"))
+    with pytest.raises(ValueError, match="one.onnx declares no inputs"):
+        Engine(tmp_path / "one.onnx").input_name
 
 
 def test_wrong_rank_model_is_caught_at_the_input_check(tmp_path):

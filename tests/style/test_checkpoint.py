@@ -68,6 +68,7 @@ def test_not_a_checkpoint(tmp_path):
 def test_saved_models_of_any_width_load_back(tmp_path, width):
     model = TransformerNet(width=width)
     loaded = load_checkpoint(save_model(model, tmp_path / "m.pth"))
+    assert loaded.width == model.width == round(32 * width) / 32  # what was built, not what was asked for
     x = torch.rand(1, 3, 20, 24) * 255
     with torch.no_grad():
         assert torch.equal(loaded(x), model.eval()(x))
