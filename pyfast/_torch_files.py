@@ -53,16 +53,24 @@ def _checked_device(map_location: str | torch.device) -> str | torch.device:
     such as dicts, are torch.load's to check).
 
     Raises:
-        ValueError: not a device name, or a CUDA device where there is none.
+        ValueError: not a device name, or a device that is not here (no CUDA, a CUDA index
+            past the last GPU, a backend this torch was built without).
     """
     if not isinstance(map_location, (str, torch.device)):
         return map_location
+    name = str(map_location)
     try:
         device = torch.device(map_location)
     except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"map_location {str(map_location)!r} is not a device ({first_line(exc, 120)})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"map_location {str(map_location)!r}: there is no CUDA device here")
+        raise ValueError(f"map_location {name!r} is not a device ({first_line(exc, 120)})") from None
     if device.type == "meta":
         raise ValueError("map_location 'meta' would load no weights; give a real device such as 'cpu'")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location {name!r}: there is no CUDA device here")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise ValueError(f"map_location {name!r}: the CPU takes no device index; use 'cpu'")
+    try:
+        torch.empty(0, device=device)  # an index past the last GPU, a backend this build lacks
+    except Exception as exc:  # torch raises RuntimeError, AssertionError or NotImplementedError here
+        raise ValueError(f"map_location {name!r} is not a device here ({first_line(exc, 120)})") from None
     return map_location

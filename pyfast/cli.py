@@ -361,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--batch-size", type=_int_at_least(1), default=4)
     stylize.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
     stylize.add_argument("--no-sound", action="store_true",
-                         help="write videos without their audio (kept by default, with FFmpeg: imageio-ffmpeg, "
-                         "PYFAST_FFMPEG or ffmpeg on PATH)")
+                         help="write videos without their audio (kept by default, with FFmpeg: PYFAST_FFMPEG, "
+                         "imageio-ffmpeg or ffmpeg on PATH)")
     stylize.add_argument("--no-progress", action="store_true")
     stylize.set_defaults(run=_cmd_stylize)
 

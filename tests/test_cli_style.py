@@ -1,6 +1,7 @@
 """The style-transfer commands end to end, on small generated images and a short video."""
 
 import contextlib
+import os
 import subprocess
 import sys
 
@@ -319,13 +320,33 @@ def test_stylize_keeps_the_silent_video_when_ffmpeg_fails(model_files, tmp_path,
     from tests.runtime.test_soundtrack import clip
 
     source = clip(tmp_path / "tone.mp4", ffmpeg)
-    monkeypatch.setattr(soundtrack, "AUDIO_ENCODERS", {".mp4": "no_such_encoder"})
+    monkeypatch.setattr(soundtrack, "AUDIO_ENCODERS", {".mp4": ("no_such_encoder",)})
     monkeypatch.setattr(soundtrack, "_PLAYABLE", {".mp4": set()})  # copying is ruled out: only the bad encoder is left
-    with pytest.warns(RuntimeWarning, match="styled.mp4 is written without sound: FFmpeg could not add the sound"):
+    with pytest.warns(RuntimeWarning, match="styled.mp4 is written without sound: FFmpeg could not add the sound of "
+                                            ".*tone.mp4 to .mp4 video: Unknown encoder 'no_such_encoder'"):
         assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / "styled.mp4"),
                      "--no-progress"]) == 0
     assert soundtrack.audio_codecs(tmp_path / "styled.mp4", ffmpeg) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["styled.mp4", "tone.mp4"]  # no partial file left
+
+
+@pytest.mark.parametrize("script", ["#!/bin/sh\nexit 1\n", "echo no interpreter line\n"])
+def test_an_ffmpeg_that_does_not_work_leaves_silent_videos_with_a_warning(model_files, tmp_path, ffmpeg, script):
+    from pyfast.runtime.soundtrack import audio_codecs
+    from tests.runtime.test_soundtrack import clip
+
+    broken = tmp_path / "bin" / "ffmpeg"
+    broken.parent.mkdir()
+    broken.write_text(script)
+    broken.chmod(0o755)
+    sources = [clip(tmp_path / "a.mp4", ffmpeg), clip(tmp_path / "b.mp4", ffmpeg)]
+    result = subprocess.run([sys.executable, "-m", "pyfast", "stylize", *map(str, sources), "-m",
+                             str(model_files / "tiny.onnx"), "-o", str(tmp_path / "out"), "--no-progress"],
+                            capture_output=True, text=True, env={**os.environ, "PYFAST_FFMPEG": str(broken)})
+    assert result.returncode == 0, result.stderr
+    for name in ("a.mp4", "b.mp4"):  # both written, silent, each with its warning
+        assert f"out/{name} is written without sound" in result.stderr
+        assert audio_codecs(tmp_path / "out" / name, ffmpeg) == []
 
 
 def test_stylize_refuses_a_bad_ffmpeg_setting_before_any_work(model_files, tmp_path, monkeypatch):

@@ -38,6 +38,9 @@ def test_a_missing_file_is_named_as_the_caller_asks(tmp_path):
 @pytest.mark.parametrize("device, message", [
     ("bogus", "map_location 'bogus' is not a device"),
     ("meta", "map_location 'meta' would load no weights"),
+    ("cpu:3", "map_location 'cpu:3': the CPU takes no device index"),
+    pytest.param("mps", "map_location 'mps' is not a device here",
+                 marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="an MPS device is here")),
     pytest.param("cuda", "map_location 'cuda': there is no CUDA device here",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
 ])

@@ -117,7 +117,7 @@ def export_style(
     ``model`` itself is left as it was (mode, dtype, device): the export works on a copy.
     """
     check_opset(opset)
-    if len(export_size) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SIZE
+    if not isinstance(export_size, (tuple, list)) or len(export_size) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SIZE
                                     for n in export_size):
         raise ValueError(f"export_size must be (height, width) integers >= {MIN_SIZE}, got {export_size!r}")
     path = Path(path)

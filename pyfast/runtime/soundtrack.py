@@ -2,9 +2,10 @@
 
 OpenCV reads and writes pictures only, so the video it writes is silent. When an FFmpeg
 executable is found (:func:`find_ffmpeg`), :func:`copy_soundtrack` puts the source's audio
-streams next to the stylised picture stream: copied as they are where the container takes
-them, re-encoded otherwise (Opus for WebM, AAC for MP4/MOV, MP3 for AVI). The picture
-stream is never re-encoded.
+streams next to the stylised picture stream: copied as they are where the container's
+players take them, re-encoded otherwise (Opus or Vorbis for WebM, AAC for MP4/MOV/MKV, MP3
+for AVI). The picture stream is never re-encoded; it is shifted to start where the source's
+pictures did, relative to the sound.
 """
 
 from __future__ import annotations
@@ -15,27 +16,36 @@ import shutil
 import subprocess
 from pathlib import Path
 
-# Re-encoding target per container, when the source's audio cannot be copied into it.
-AUDIO_ENCODERS = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "libmp3lame"}
-# Audio codecs that players take in these containers (FFmpeg writes more into MP4, e.g. raw PCM, that
-# few players read); other containers get whatever FFmpeg will copy.
-_PLAYABLE = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, ".webm": {"opus", "vorbis"}}
-_PLAYABLE[".m4v"] = _PLAYABLE[".mov"] = _PLAYABLE[".mp4"]
+# Re-encoding targets per container, in order, when the source's audio cannot be copied into it
+# (Vorbis takes WebM channel layouts that Opus refuses, such as 5.1(side)).
+AUDIO_ENCODERS = {".webm": ("libopus", "libvorbis"), ".mp4": ("aac",), ".m4v": ("aac",), ".mov": ("aac",),
+                  ".mkv": ("aac",), ".avi": ("libmp3lame",)}
+# Audio codecs that players take in these containers; FFmpeg writes more (raw PCM into MP4,
+# Vorbis or FLAC into AVI) that few players read. Matroska takes anything FFmpeg copies.
+_PLAYABLE = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, ".webm": {"opus", "vorbis"},
+             ".avi": {"mp3", "mp2", "ac3", "pcm_s16le", "pcm_u8", "pcm_s24le"}}
+_PLAYABLE[".m4v"] = _PLAYABLE[".mp4"]
+_PLAYABLE[".mov"] = _PLAYABLE[".mp4"] | {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"}
 _AUDIO_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", re.MULTILINE)
+_FIRST_VIDEO_START = re.compile(r"^\s*Stream #\d+:\d+\S*: Video: .*?, start (-?[\d.]+)", re.MULTILINE)
+_FILE_START = re.compile(r"^\s*Duration: .*?, start: (-?[\d.]+)", re.MULTILINE)
+_LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 
 
 def find_ffmpeg() -> str | None:
-    """The FFmpeg executable to use: ``PYFAST_FFMPEG`` if set, else the one the ``imageio-ffmpeg``
-    package ships (``pip install pyfast[video]``), else ``ffmpeg`` on ``PATH``; None if there is none.
+    """The FFmpeg executable to use: ``PYFAST_FFMPEG`` if set (a path, or a command on ``PATH``),
+    else the one the ``imageio-ffmpeg`` package ships (``pip install pyfast[video]``), else
+    ``ffmpeg`` on ``PATH``; None if there is none.
 
     Raises:
         ValueError: ``PYFAST_FFMPEG`` names something that is not an executable file.
     """
     configured = os.environ.get("PYFAST_FFMPEG")
     if configured:
-        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
+        found = shutil.which(configured)  # a path to an executable file, or a command name on PATH
+        if found is None or not os.path.isfile(found):
             raise ValueError(f"PYFAST_FFMPEG={configured} is not an executable file")
-        return configured
+        return found
     try:
         import imageio_ffmpeg
 
@@ -49,37 +59,83 @@ def _file_url(path: str | os.PathLike) -> str:
     return "file:" + os.path.abspath(path)
 
 
+def _ffmpeg(ffmpeg: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs FFmpeg with ``args``; its messages are in ``.stderr``.
+
+    Raises:
+        RuntimeError: the executable cannot be started.
+    """
+    try:
+        return subprocess.run([ffmpeg, "-hide_banner", "-nostdin", *args], capture_output=True, text=True,
+                              errors="replace")
+    except OSError as exc:  # no exec permission, a script without #!, a vanished file
+        raise RuntimeError(f"cannot run FFmpeg {ffmpeg}: {exc.strerror or exc}") from None
+
+
+def _first_message(stderr: str, returncode: int) -> str:
+    """FFmpeg's first message (the cause; later lines are consequences), without its [component] prefixes."""
+    lines = [_LOG_PREFIX.sub("", line).strip() for line in stderr.splitlines()]
+    return next((line for line in lines if line), f"exit status {returncode}")
+
+
+def _describe(video: str | os.PathLike, ffmpeg: str) -> str:
+    """FFmpeg's description of ``video`` as an input (streams, codecs, start times).
+
+    Raises:
+        RuntimeError: FFmpeg cannot be run or cannot read ``video``.
+    """
+    result = _ffmpeg(ffmpeg, "-i", _file_url(video))  # exits 1, "no output file": the description is the point
+    if "Input #0" not in result.stderr:
+        raise RuntimeError(f"FFmpeg ({ffmpeg}) could not read {video}: {_first_message(result.stderr, result.returncode)}")
+    return result.stderr
+
+
 def audio_codecs(video: str | os.PathLike, ffmpeg: str) -> list[str]:
-    """The codec of each audio stream of ``video`` (say ``["aac"]``; empty for a silent video),
-    from FFmpeg's description of its input."""
-    described = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-i", _file_url(video)],
-                               capture_output=True, text=True, errors="replace")
-    return _AUDIO_STREAM.findall(described.stderr)  # exits 1 ("no output file"): the description is the point
+    """The codec of each audio stream of ``video`` (say ``["aac"]``; empty for a silent video).
+
+    Raises:
+        RuntimeError: FFmpeg cannot be run or cannot read ``video``.
+    """
+    return _AUDIO_STREAM.findall(_describe(video, ffmpeg))
+
+
+def video_delay(video: str | os.PathLike, ffmpeg: str) -> float:
+    """Seconds from the start of ``video`` (its earliest stream) to its first picture: what
+    the stylised pictures, which start at 0, are shifted by to stay in step with the sound.
+
+    Raises:
+        RuntimeError: FFmpeg cannot be run or cannot read ``video``.
+    """
+    described = _describe(video, ffmpeg)
+    file_start, video_start = _FILE_START.search(described), _FIRST_VIDEO_START.search(described)
+    if file_start is None or video_start is None:  # FFmpeg prints a stream's start only where it differs
+        return 0.0
+    return max(0.0, float(video_start.group(1)) - float(file_start.group(1)))
 
 
 def copy_soundtrack(pictures: str | os.PathLike, source: str | os.PathLike, output: str | os.PathLike,
                     ffmpeg: str) -> str:
     """Writes ``output``: the first video stream of ``pictures``, as it is, with every audio
-    stream of ``source``. The container is ``output``'s suffix. Returns how the audio went in:
-    ``"copied"`` or the encoder's name.
+    stream of ``source`` (their language and title tags kept). The container is ``output``'s
+    suffix. The pictures start where ``source``'s do (:func:`video_delay`). Returns how the
+    audio went in: ``"copied"`` or the encoder's name.
 
     Raises:
-        RuntimeError: FFmpeg could neither copy nor re-encode the audio, with its message.
+        RuntimeError: FFmpeg cannot be run, or could neither copy nor re-encode the audio,
+            with its first message.
     """
     output = Path(output)
     suffix = output.suffix.lower()
     playable = _PLAYABLE.get(suffix)
     copy = playable is None or set(audio_codecs(source, ffmpeg)) <= playable
-    encoders = (["copy"] if copy else []) + ([AUDIO_ENCODERS[suffix]] if suffix in AUDIO_ENCODERS else [])
+    encoders = (["copy"] if copy else []) + list(AUDIO_ENCODERS.get(suffix, ()))
+    delay = video_delay(source, ffmpeg)
+    shift = ["-itsoffset", f"{delay:.6f}"] if delay >= 0.001 else []
     message = ""
     for encoder in encoders:
-        command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-                   "-i", _file_url(pictures), "-i", _file_url(source),
-                   "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", encoder, "-map_metadata", "-1",
-                   _file_url(output)]
-        result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+        result = _ffmpeg(ffmpeg, "-loglevel", "error", "-y", *shift, "-i", _file_url(pictures), "-i", _file_url(source),
+                         "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", encoder, _file_url(output))
         if result.returncode == 0:
             return "copied" if encoder == "copy" else encoder
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        message = lines[-1] if lines else f"exit status {result.returncode}"
+        message = _first_message(result.stderr, result.returncode)
     raise RuntimeError(f"FFmpeg could not add the sound of {source} to {output.suffix} video: {message}")

@@ -360,14 +360,19 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
                   sound: bool = True) -> StylizeStats:
     """Stylises a video, keeping its frame rate and frame size (frames over max size are
     processed downscaled and scaled back up) and, with ``sound`` and an FFmpeg at hand
-    (:mod:`pyfast.runtime.soundtrack`), its audio. Writes ``target`` (mp4v for .mp4/.m4v/.mov,
-    VP8 for .webm, else MJPG); a run that fails or is interrupted leaves an existing
-    ``target`` as it was. A video written without its sound says so in a warning.
+    (:mod:`pyfast.runtime.soundtrack`), its audio, in step with the pictures. Writes
+    ``target`` (mp4v for .mp4/.m4v/.mov, VP8 for .webm, else MJPG); a run that fails or is
+    interrupted leaves an existing ``target`` as it was. A video written without its sound
+    says so in a warning. A variable-frame-rate source is written at its average rate.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
-            ``target`` cannot be written.
+            ``target`` cannot be written; with ``sound``, a ``PYFAST_FFMPEG`` that is not
+            an executable (before any frame is stylised).
     """
+    from .soundtrack import find_ffmpeg
+
+    ffmpeg = find_ffmpeg() if sound else None
     with VideoReader(source) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
@@ -380,27 +385,26 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
             finally:
                 writer.release()
             if sound:
-                _add_sound(temporary, source, target)
+                _add_sound(temporary, source, target, ffmpeg)
     stylizer.stats.outputs.append(target)
     return stylizer.stats
 
 
-def _add_sound(pictures: Path, source: Path, target: Path) -> None:
+def _add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -> None:
     """Puts ``source``'s audio streams into the (silent) stylised video file ``pictures``;
     warns, leaving it silent, when there is no FFmpeg or FFmpeg fails."""
     import warnings
 
-    from .soundtrack import audio_codecs, copy_soundtrack, find_ffmpeg
+    from .soundtrack import audio_codecs, copy_soundtrack
 
-    ffmpeg = find_ffmpeg()
     if ffmpeg is None:
         warnings.warn(f"{target} is written without the sound of {source}, if it has any: no FFmpeg to copy it with "
                       f"(pip install imageio-ffmpeg, or set PYFAST_FFMPEG; --no-sound silences this)",
                       RuntimeWarning, stacklevel=3)
         return
-    if not audio_codecs(source, ffmpeg):
-        return
     try:
+        if not audio_codecs(source, ffmpeg):
+            return
         with replaced_on_success(pictures) as with_sound:
             copy_soundtrack(pictures, source, with_sound, ffmpeg)
     except RuntimeError as exc:

@@ -80,7 +80,7 @@ def test_export_leaves_the_callers_model_as_it_was(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-@pytest.mark.parametrize("size", [(4, 256), (256, 2.5), (True, 256), (256,)])
+@pytest.mark.parametrize("size", [(4, 256), (256, 2.5), (True, 256), (256,), 256])
 def test_bad_export_size(tmp_path, trained_like, size):
     with pytest.raises(ValueError, match=r"export_size must be \(height, width\) integers >= 5"):
         export_style(trained_like, tmp_path / "m.onnx", export_size=size)

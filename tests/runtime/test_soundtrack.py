@@ -33,6 +33,15 @@ def test_find_ffmpeg_prefers_the_configured_one_and_refuses_a_bad_one(monkeypatc
         find_ffmpeg()
 
 
+def test_find_ffmpeg_takes_a_command_name_on_the_path(monkeypatch, tmp_path):
+    fake = tmp_path / "my-ffmpeg"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYFAST_FFMPEG", "my-ffmpeg")
+    assert find_ffmpeg() == str(fake)
+
+
 def test_find_ffmpeg_falls_back_to_the_path_then_to_none(monkeypatch, tmp_path):
     monkeypatch.delenv("PYFAST_FFMPEG", raising=False)
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # not installed
@@ -48,7 +57,16 @@ def test_audio_codecs_lists_each_audio_stream(tmp_path, ffmpeg):
     assert audio_codecs(clip(tmp_path / "tone.mp4", ffmpeg), ffmpeg) == ["aac"]
     assert audio_codecs(clip(tmp_path / "pcm.mov", ffmpeg, "pcm_s16le"), ffmpeg) == ["pcm_s16le"]
     assert audio_codecs(clip(tmp_path / "silent.mp4", ffmpeg, None), ffmpeg) == []
-    assert audio_codecs(tmp_path / "missing.mp4", ffmpeg) == []
+    with pytest.raises(RuntimeError, match=r"FFmpeg \(.*\) could not read .*missing.mp4: .*No such file"):
+        audio_codecs(tmp_path / "missing.mp4", ffmpeg)
+
+
+def test_an_ffmpeg_that_cannot_start_is_a_runtime_error(tmp_path):
+    script = tmp_path / "ffmpeg"
+    script.write_text("no interpreter line\n")
+    script.chmod(0o755)
+    with pytest.raises(RuntimeError, match=f"cannot run FFmpeg {script}: Exec format error"):
+        audio_codecs(tmp_path / "x.mp4", str(script))
 
 
 @pytest.mark.parametrize("source_audio, suffix, how, codec", [
@@ -57,9 +75,12 @@ def test_audio_codecs_lists_each_audio_stream(tmp_path, ffmpeg):
     ("pcm_s16le", ".mp4", "aac", "aac"),  # FFmpeg would put PCM in MP4, but few players read it
     ("aac", ".webm", "libopus", "opus"),  # WebM takes Opus or Vorbis only
     ("pcm_s16le", ".avi", "copied", "pcm_s16le"),
+    ("libvorbis", ".avi", "libmp3lame", "mp3"),  # FFmpeg would copy Vorbis into AVI, with broken timestamps
+    ("pcm_s16le", ".mov", "copied", "pcm_s16le"),  # MOV holds PCM natively
 ])
 def test_copy_soundtrack_copies_where_the_container_takes_the_codec(tmp_path, ffmpeg, source_audio, suffix, how, codec):
-    source = clip(tmp_path / ("source.mov" if source_audio.startswith("pcm") else "source.mp4"), ffmpeg, source_audio)
+    source = clip(tmp_path / ("source.mkv" if source_audio.startswith(("pcm", "libvorbis")) else "source.mp4"), ffmpeg,
+                  source_audio)
     pictures = clip(tmp_path / f"pictures{suffix}", ffmpeg, None,
                     video="libvpx" if suffix == ".webm" else "mjpeg" if suffix == ".avi" else "mpeg4")
     output = tmp_path / f"output{suffix}"
@@ -67,6 +88,34 @@ def test_copy_soundtrack_copies_where_the_container_takes_the_codec(tmp_path, ff
     assert audio_codecs(output, ffmpeg) == [codec]
     described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(output)], capture_output=True, text=True).stderr
     assert described.count("Video:") == 1
+
+
+def test_surround_sound_that_opus_refuses_goes_into_webm_as_vorbis(tmp_path, ffmpeg):
+    source = tmp_path / "surround.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=12:duration=1", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=48000:duration=1", "-ac", "6", "-channel_layout", "5.1(side)",
+                    "-c:v", "mpeg4", "-c:a", "ac3", str(source)], check=True)
+    pictures = clip(tmp_path / "pictures.webm", ffmpeg, None, video="libvpx")
+    assert copy_soundtrack(pictures, source, tmp_path / "out.webm", ffmpeg) == "libvorbis"
+    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.webm")], capture_output=True,
+                               text=True).stderr
+    assert "Audio: vorbis, 48000 Hz, 5.1" in described
+
+
+def test_pictures_start_where_the_sources_did_and_track_tags_are_kept(tmp_path, ffmpeg):
+    source = tmp_path / "late.mkv"  # the pictures start 0.5 s after the sound; two tagged audio tracks
+    subprocess.run([ffmpeg, "-v", "error", "-itsoffset", "0.5", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=12:duration=1",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-f", "lavfi", "-i", "sine=frequency=660:duration=2",
+                    "-map", "0", "-map", "1", "-map", "2", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1",
+                    "language=fre", "-c:v", "mpeg4", "-c:a", "aac", str(source)], check=True)
+    assert soundtrack.video_delay(source, ffmpeg) == pytest.approx(0.5, abs=0.01)
+    pictures = clip(tmp_path / "pictures.mkv", ffmpeg, None)
+    assert soundtrack.video_delay(pictures, ffmpeg) == 0.0
+    output = tmp_path / "out.mkv"
+    assert copy_soundtrack(pictures, source, output, ffmpeg) == "copied"
+    assert soundtrack.video_delay(output, ffmpeg) == pytest.approx(0.5, abs=0.01)
+    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(output)], capture_output=True, text=True).stderr
+    assert "(eng): Audio: aac" in described and "(fre): Audio: aac" in described
 
 
 def test_copy_soundtrack_reads_odd_names_as_local_files(tmp_path, ffmpeg, monkeypatch):

@@ -128,11 +128,15 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
     script = images / "ddp_train.py"
     script.write_text(code)
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    logs = images / "ddp-logs"  # each rank's output in its own file, for the failure message
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "--log-dir", str(logs), "--redirects", "3", str(script)],
         capture_output=True, text=True, env=env, timeout=300,
     )
-    assert result.returncode == 0, result.stderr[:3000] + "\n...\n" + result.stderr[-1500:]  # ranks' errors come first
+    ranks = "\n".join(f"--- {log.relative_to(logs)}:\n{log.read_text(errors='replace')[-2000:]}"
+                      for log in sorted(logs.rglob("*.log")) if log.stat().st_size)
+    assert result.returncode == 0, f"{ranks}\n--- torchrun:\n{result.stderr[-1500:]}"
     assert sorted(p.name for p in out.glob("rank*")) == ["rank0-of-2", "rank1-of-2"]
     assert (out / "style.pth").is_file()
 
