@@ -27,7 +27,8 @@ _PLAYABLE = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, ".we
 _PLAYABLE[".m4v"] = _PLAYABLE[".mp4"]
 _PLAYABLE[".mov"] = _PLAYABLE[".mp4"] | {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"}
 _AUDIO_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", re.MULTILINE)
-_FIRST_VIDEO_START = re.compile(r"^\s*Stream #\d+:\d+\S*: Video: .*?, start (-?[\d.]+)", re.MULTILINE)
+_FIRST_VIDEO = re.compile(r"^\s*Stream #\d+:\d+\S*: Video: .*$", re.MULTILINE)
+_STREAM_START = re.compile(r", start (-?[\d.]+)")
 _FILE_START = re.compile(r"^\s*Duration: .*?, start: (-?[\d.]+)", re.MULTILINE)
 _LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 
@@ -107,7 +108,8 @@ def video_delay(video: str | os.PathLike, ffmpeg: str) -> float:
         RuntimeError: FFmpeg cannot be run or cannot read ``video``.
     """
     described = _describe(video, ffmpeg)
-    file_start, video_start = _FILE_START.search(described), _FIRST_VIDEO_START.search(described)
+    file_start, first_video = _FILE_START.search(described), _FIRST_VIDEO.search(described)
+    video_start = _STREAM_START.search(first_video.group(0)) if first_video else None
     if file_start is None or video_start is None:  # FFmpeg prints a stream's start only where it differs
         return 0.0
     return max(0.0, float(video_start.group(1)) - float(file_start.group(1)))
