@@ -23,8 +23,9 @@ def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = 
 
     Raises:
         FileNotFoundError / IsADirectoryError: no such file; a folder.
-        ValueError: ``map_location`` is not a device this machine has, or the file is not a ``torch.save`` file (empty, truncated, another format),
-            or it holds Python objects that ``weights_only`` refuses (a pickled whole model).
+        ValueError: ``map_location`` is not a device this machine has; the file is not a
+            ``torch.save`` file (empty, truncated, another format), or it holds Python objects
+            that ``weights_only`` refuses (a pickled whole model).
     """
     path = existing_file(path, what)
     map_location = _checked_device(map_location)
