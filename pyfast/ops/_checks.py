@@ -33,13 +33,28 @@ def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
 
 
 def check_non_negative(value: object, name: str) -> float:
-    """Checks that ``value`` is a finite real number >= 0. Raises ValueError otherwise."""
+    """``value`` as a float, checked to be a finite real number >= 0 (not a string).
+    Raises ValueError otherwise."""
+    return _finite_number(value, name, strictly_positive=False)
+
+
+def check_positive(value: object, name: str) -> float:
+    """``value`` as a float, checked to be a finite real number > 0 (not a string).
+    Raises ValueError otherwise."""
+    return _finite_number(value, name, strictly_positive=True)
+
+
+def _finite_number(value: object, name: str, strictly_positive: bool) -> float:
+    bound = "> 0" if strictly_positive else ">= 0"
     try:
+        if isinstance(value, (str, bytes)):  # float("1e-3") would pass, and the string be used later
+            raise TypeError
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not (number >= 0.0 and number != float("inf")):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}") from None
+    in_range = number > 0.0 if strictly_positive else number >= 0.0  # False for NaN
+    if not in_range or number == float("inf"):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
 
 

@@ -24,11 +24,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .._cli import MAX_SEED
+from .._errors import first_line
 from .._files import replaced_on_success
 from .._torch_files import load_torch_file
 from ..data import read_image, resize, write_image
 from ..models.transformer import TransformerNet
 from ..models.vgg import VGG16Features, resolve_weights
+from ..ops._checks import check_int, check_non_negative, check_positive
 from .checkpoint import load_checkpoint, load_error_reason, save_model
 from .data import ContentImages, image_tensor, to_uint8
 from .losses import RANDOM_FEATURE_STYLE_LAYERS, RANDOM_FEATURE_WEIGHTS, STYLE_LAYERS, LossWeights, PerceptualLoss
@@ -65,6 +68,32 @@ class TrainConfig:
     amp: bool = True  # CUDA only
     workers: int = 0
 
+    def check(self) -> None:
+        """Raises ValueError naming the first field that is out of range or of the wrong type
+        (the checks the CLI's option types make, for callers of :func:`train_style`)."""
+        check_int(self.image_size, "image_size", 16)
+        if self.style_size is not None:
+            check_int(self.style_size, "style_size", 16)
+        check_int(self.batch_size, "batch_size")
+        if self.steps is None:
+            check_int(self.epochs, "epochs")
+        else:
+            check_int(self.steps, "steps")
+        for name in ("style_warmup", "checkpoint_every", "preview_every", "workers"):
+            check_int(getattr(self, name), name, 0)
+        if check_int(self.seed, "seed", 0) > MAX_SEED:
+            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
+        for name in ("lr", "width", "loss_width"):
+            check_positive(getattr(self, name), name)
+        check_non_negative(self.distill_weight, "distill_weight")
+        if self.weights is not None:
+            for term in ("content", "style", "tv"):
+                check_non_negative(getattr(self.weights, term), f"weights.{term}")
+        if self.name is not None and (not self.name.strip() or Path(self.name).name != self.name
+                                      or self.name in (".", "..")):
+            raise ValueError(f"name {self.name!r} must be a plain file name (no folders): the model is written "
+                             f"into the output folder")
+
 
 @contextmanager
 def _process_group(device: torch.device) -> Iterator[tuple[int, int]]:
@@ -91,7 +120,10 @@ def _pick_device(name: str) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {name!r} is not a device name (auto, cpu, cuda, cuda:N; {first_line(exc, 80)})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     if device.type == "cuda" and device.index is None:
@@ -171,12 +203,7 @@ def train_style(config: TrainConfig, progress: bool = True) -> Path:
         FileNotFoundError / ValueError: missing or unreadable style image, content
         folder or checkpoint, bad sizes.
     """
-    if config.batch_size < 1 or config.image_size < 16 or not 0 < config.lr < math.inf:
-        raise ValueError("batch size must be >= 1, image size >= 16 and lr a finite number > 0")
-    if config.name is not None and (not config.name.strip() or Path(config.name).name != config.name
-                                    or config.name in (".", "..")):
-        raise ValueError(f"name {config.name!r} must be a plain file name (no folders): the model is written "
-                         f"into the output folder")
+    config.check()
     if Path(config.out_dir).exists() and not Path(config.out_dir).is_dir():
         raise ValueError(f"output folder {config.out_dir} exists and is not a folder")
     if config.steps is not None and config.style_warmup >= config.steps:

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,11 +105,38 @@ def test_bad_inputs(images, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(ValueError, match="not a readable image"):
         train_style(config(images, style=str(tmp_path / "bad.png")), progress=False)
-    with pytest.raises(ValueError, match="lr a finite number"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got inf"):
         train_style(config(images, lr=float("inf")), progress=False)
     (tmp_path / "empty.pth").touch()
     with pytest.raises(ValueError, match="is empty, not a PyTorch checkpoint"):
         train_style(config(images, resume=str(tmp_path / "empty.pth")), progress=False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("steps", 0, "steps must be a positive integer, got 0"),
+    ("epochs", -2, "epochs must be a positive integer, got -2"),  # with steps=None below
+    ("image_size", 32.5, "image_size must be an integer >= 16, got 32.5"),
+    ("batch_size", 2.5, "batch_size must be a positive integer, got 2.5"),
+    ("style_size", 3, "style_size must be an integer >= 16, got 3"),
+    ("lr", "1e-3", "lr must be a number > 0, got '1e-3'"),
+    ("loss_width", 0, "loss_width must be a finite number > 0, got 0"),
+    ("distill_weight", float("nan"), "distill_weight must be a finite number >= 0, got nan"),
+    ("checkpoint_every", -5, "checkpoint_every must be an integer >= 0, got -5"),
+    ("preview_every", -1, "preview_every must be an integer >= 0, got -1"),
+    ("style_warmup", -3, "style_warmup must be an integer >= 0, got -3"),
+    ("workers", -1, "workers must be an integer >= 0, got -1"),
+    ("seed", 2**40, "seed must be in 0..4294967295, got 1099511627776"),
+    ("weights", LossWeights(float("nan"), 1.0, 0.0), "weights.content must be a finite number >= 0, got nan"),
+    ("device", "bogus", "device 'bogus' is not a device name"),
+    ("name", "../x", "must be a plain file name"),
+])
+def test_the_python_api_checks_what_the_cli_options_check(images, field, value, message):
+    """A bad field is named before any work: no output folder is made, nothing is trained."""
+    out = images / "unused"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_style(config(images, out_dir=str(out), **{field: value}, **({"steps": None} if field == "epochs" else {})),
+                    progress=False)
+    assert not out.exists()
 
 
 def test_ddp_with_two_cpu_processes_on_gloo(images):
@@ -154,7 +182,7 @@ def test_a_process_group_started_by_the_caller_is_left_to_the_caller(images):
 
 def test_non_finite_loss_stops_before_the_update(images):
     with pytest.raises(FloatingPointError, match="loss is (nan|inf) at step 1"):
-        train_style(config(images, weights=LossWeights(float("inf"), 1.0, 0.0)), progress=False)
+        train_style(config(images, weights=LossWeights(1e300, 1.0, 0.0)), progress=False)  # finite, overflows float32
 
 
 def test_content_images_leave_out_the_runs_own_output_folder(tmp_path):
