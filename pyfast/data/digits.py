@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ..ops._checks import check_int
+from .._checks import check_int
 from .images import list_images, read_image, resize
 
 VARIANTS = ("8bit", "binary")

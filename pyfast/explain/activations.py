@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_int
 from ..data.images import list_images, read_image
-from ..ops._checks import check_choice, check_int
 from . import render
 from ._common import ArrayLike, LayerCapture, ModelSpec, Preprocessing, as_batch, get_layer, model_device, model_guard
 

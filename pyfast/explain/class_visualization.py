@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_choice, check_int, check_non_negative
+from .._checks import check_choice, check_int, check_non_negative
 from ._common import ArrayLike, as_batch, class_scores, model_device, model_guard, resolve_targets, to_numpy
 from .saliency import Target
 from .transforms import (

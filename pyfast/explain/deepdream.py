@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_int
+from .._checks import check_int
 from ._common import ArrayLike, LayerCapture, as_batch, get_layer, model_device, model_guard, to_numpy
 from .transforms import Bounds, check_positive, clamp_to_bounds, random_roll, resolve_bounds, value_range, working_copy
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ops._checks import check_int
+from .._checks import check_int
 from ._common import ArrayLike, as_batch, class_scores, model_device, model_guard, resolve_targets, to_numpy
 from .saliency import Target
 from .transforms import Bounds, check_positive, clamp_to_bounds, resolve_bounds, working_copy

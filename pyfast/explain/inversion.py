@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_int, check_non_negative
 from ..ops import total_variation
-from ..ops._checks import check_choice, check_int, check_non_negative
 from ._common import ArrayLike, as_batch, get_layer, model_device, model_guard, to_numpy
 from .deepdream import layer_activations
 from .transforms import Bounds, check_positive, clamp_to_bounds, resolve_bounds, value_range, working_copy

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import check_int
 from ..data.images import write_image
-from ..ops._checks import check_int
 
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)

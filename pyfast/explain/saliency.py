@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ops._checks import check_choice, check_int, check_non_negative
+from .._checks import check_choice, check_int, check_non_negative
 from ._common import ArrayLike, as_batch, class_scores, model_device, model_guard, resolve_targets, to_numpy
 from .transforms import Bounds, resolve_bounds, value_range, working_copy
 

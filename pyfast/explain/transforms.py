@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_int
+from .._checks import check_int
 
 Bounds = tuple[object, object]
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_int
+from .._checks import check_int
 
 # Sizes of the first feature map the generator draws (and the discriminator's last one).
 _BASE_SIZES = (4, 5, 6, 7)

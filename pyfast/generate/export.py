@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_int
 from .._files import replaced_on_success
 from ..onnx.export import DEFAULT_OPSET, check_opset, write_onnx
-from ..ops._checks import check_int
 from ..runtime import Engine
 from .dcgan import to_unit_range
 from .training import to_uint8

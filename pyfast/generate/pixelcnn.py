@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_int
 from ..ops import MaskedConv2d
-from ..ops._checks import check_int
 from ..ops._dispatch import dlpack, kernel_for, stream_of
 
 SAMPLING_METHODS = ("cached", "naive")

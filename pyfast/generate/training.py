@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_int
 from .._errors import first_line
 from .._files import replaced_on_success
 from .._torch_files import load_torch_file
 from ..data import write_image
 from ..data.digits import load_dataset
-from ..ops._checks import check_int
 from .dcgan import Discriminator, Generator, discriminator_loss, generator_loss, to_unit_range
 from .vae import VAE, elbo_terms
 

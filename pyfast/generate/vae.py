@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops._checks import check_int
+from .._checks import check_int
 
 
 class VAE(nn.Module):

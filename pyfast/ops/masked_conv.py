@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .._checks import check_choice
 from . import reference
-from ._checks import check_choice, check_image_batch
+from ._checks import check_image_batch
 from ._dispatch import dlpack, kernel_for, stream_of
 
 MASK_TYPES = reference.MASK_TYPES

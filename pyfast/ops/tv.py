@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .._checks import check_choice, check_non_negative
 from . import reference
-from ._checks import check_choice, check_image_batch, check_non_negative
+from ._checks import check_image_batch
 from ._dispatch import dlpack, kernel_for, stream_of
 
 

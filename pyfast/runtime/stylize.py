@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import check_choice, check_fraction, check_int
 from .._files import files_below, replaced_on_success, same_file
 from ..data.images import IMAGE_SUFFIXES, Image, fit_within, read_image, resize, write_image
 from .color import blend, preserve_color, to_uint8
@@ -40,14 +41,11 @@ class StylizeOptions:
     batch_size: int = 4
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {self.strength}")
-        if self.oversize not in ("resize", "error"):
-            raise ValueError(f"oversize must be 'resize' or 'error', got {self.oversize!r}")
-        if self.max_size is not None and self.max_size < MIN_SIDE:
-            raise ValueError(f"max size must be >= {MIN_SIDE}, got {self.max_size}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        check_fraction(self.strength, "strength")
+        check_choice(self.oversize, "oversize", ("resize", "error"))
+        if self.max_size is not None:
+            check_int(self.max_size, "max_size", MIN_SIDE)
+        check_int(self.batch_size, "batch_size")
 
 
 @dataclass

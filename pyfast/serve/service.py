@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import check_fraction, check_int
 from ..data.images import fit_within, resize
 from ..runtime.stylize import finish_output, to_model_input
 from .batcher import DynamicBatcher
@@ -41,10 +42,8 @@ class StyleRequest:
     preserve_color: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {self.strength}")
-        if self.max_size < 5:
-            raise ValueError(f"max_size must be >= 5, got {self.max_size}")
+        check_fraction(self.strength, "strength")
+        check_int(self.max_size, "max_size", 5)
 
 
 class StyleService:

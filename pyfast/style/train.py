@@ -24,6 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .._checks import check_int, check_non_negative, check_positive
 from .._cli import MAX_SEED
 from .._errors import first_line
 from .._files import replaced_on_success
@@ -31,7 +32,6 @@ from .._torch_files import load_torch_file
 from ..data import read_image, resize, write_image
 from ..models.transformer import TransformerNet
 from ..models.vgg import VGG16Features, resolve_weights
-from ..ops._checks import check_int, check_non_negative, check_positive
 from .checkpoint import load_checkpoint, load_error_reason, save_model
 from .data import ContentImages, image_tensor, to_uint8
 from .losses import RANDOM_FEATURE_STYLE_LAYERS, RANDOM_FEATURE_WEIGHTS, STYLE_LAYERS, LossWeights, PerceptualLoss

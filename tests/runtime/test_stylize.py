@@ -52,8 +52,10 @@ def test_max_size_policy():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [(dict(strength=1.5), "strength must be in"), (dict(oversize="crop"), "oversize must be"),
-     (dict(max_size=2), "max size must be >= 5"), (dict(batch_size=0), "batch size")],
+    [(dict(strength=1.5), r"strength must be in \[0, 1\], got 1.5"), (dict(strength="0.5"), "strength must be a number"),
+     (dict(strength=float("nan")), "strength must be a finite number"), (dict(oversize="crop"), "oversize must be"),
+     (dict(max_size=2), "max_size must be an integer >= 5, got 2"), (dict(max_size=64.5), "max_size must be an integer"),
+     (dict(batch_size=0), "batch_size must be a positive integer, got 0"), (dict(batch_size=2.5), "batch_size must be")],
 )
 def test_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -11,7 +11,6 @@ from PIL import Image
 
 from pyfast.serve import ModelStore, ServeConfig, UnknownModel, create_app, is_loopback
 from pyfast.zoo import get_style
-
 from tests.helpers import png_header_only
 
 from .conftest import image_bytes

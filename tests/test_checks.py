@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pyfast.ops._checks import check_int, check_non_negative, check_positive
+from pyfast._checks import check_int, check_non_negative, check_positive
 
 
 @pytest.mark.parametrize("value", [0, 0.0, 2, 2.5, np.float32(1.5), np.int64(3)])
@@ -37,3 +37,13 @@ def test_check_int_takes_numpy_integers_but_not_bools_or_floats():
     for bad in (True, 2.0, "2", 0):
         with pytest.raises(ValueError, match="n must be a positive integer"):
             check_int(bad, "n")
+
+
+def test_check_fraction():
+    from pyfast._checks import check_fraction
+
+    assert check_fraction(0, "s") == 0.0 and check_fraction(1, "s") == 1.0
+    for bad, message in ((1.01, r"s must be in \[0, 1\], got 1.01"), (-0.1, "s must be a finite number >= 0"),
+                         ("0.5", "s must be a number >= 0")):
+        with pytest.raises(ValueError, match=message):
+            check_fraction(bad, "s")
