@@ -173,7 +173,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if videos and not args.no_sound:
-        from .runtime.soundtrack import find_ffmpeg
+        from .runtime.ffmpeg import find_ffmpeg
 
         find_ffmpeg()  # a bad PYFAST_FFMPEG fails here, before any frame is stylised
     if videos:  # an unreadable video gets pyfast's one-line error, not OpenCV's and FFmpeg's log lines as well

@@ -299,14 +299,35 @@ def test_stylize_keeps_a_videos_sound_unless_told_not_to(model_files, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["silent.mp4", "styled.mp4", "styled.webm", "tone.mp4"]
 
 
+@pytest.mark.parametrize("size, suffix, codec", [
+    ((48, 36), ".mp4", "h264"), ((48, 36), ".mkv", "h264"), ((48, 36), ".mov", "h264"),
+    ((48, 36), ".avi", "mjpeg"), ((48, 36), ".webm", "vp8"),
+])
+def test_stylize_writes_h264_where_ffmpeg_can(model_files, tmp_path, ffmpeg, size, suffix, codec):
+    import cv2
+
+    source = _video(tmp_path / "clip.avi", size=size)
+    target = tmp_path / f"styled{suffix}"
+    assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(target), "--no-progress"]) == 0
+    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(target)], capture_output=True, text=True).stderr
+    assert f"Video: {codec}" in described and f"{size[0]}x{size[1]}" in described
+    capture = cv2.VideoCapture(str(target))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 6
+
+
 def test_stylize_without_ffmpeg_writes_a_silent_video_and_says_so(model_files, tmp_path, ffmpeg, monkeypatch):
     import cv2
 
+    from pyfast.runtime import ffmpeg as ffmpeg_module
     from pyfast.runtime import soundtrack
     from tests.runtime.test_soundtrack import clip
 
     source = clip(tmp_path / "tone.mp4", ffmpeg)
-    monkeypatch.setattr(soundtrack, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(ffmpeg_module, "find_ffmpeg", lambda: None)
     with pytest.warns(RuntimeWarning, match="styled.mp4 is written without the sound of .*tone.mp4, if it has any: "
                                             "no FFmpeg"):
         assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / "styled.mp4"),

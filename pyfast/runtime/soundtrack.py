@@ -1,7 +1,7 @@
 """Carrying a video's sound over to its stylised copy, with FFmpeg.
 
 OpenCV reads and writes pictures only, so the video it writes is silent. When an FFmpeg
-executable is found (:func:`find_ffmpeg`), :func:`copy_soundtrack` puts the source's audio
+executable is found (:func:`pyfast.runtime.ffmpeg.find_ffmpeg`), :func:`copy_soundtrack` puts the source's audio
 streams next to the stylised picture stream: copied as they are where the container's
 players take them, re-encoded otherwise (Opus or Vorbis for WebM, AAC for MP4/MOV/MKV, MP3
 for AVI). The picture stream is never re-encoded; it is shifted to start where the source's
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
+
+from .ffmpeg import file_url, first_message, run_ffmpeg
 
 # Re-encoding targets per container, in order, when the source's audio cannot be copied into it
 # (Vorbis takes WebM channel layouts that Opus refuses, such as 5.1(side)).
@@ -30,53 +30,6 @@ _AUDIO_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: Audio: (\w+)", re.MULTILINE
 _FIRST_VIDEO = re.compile(r"^\s*Stream #\d+:\d+\S*: Video: .*$", re.MULTILINE)
 _STREAM_START = re.compile(r", start (-?[\d.]+)")
 _FILE_START = re.compile(r"^\s*Duration: .*?, start: (-?[\d.]+)", re.MULTILINE)
-_LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
-
-
-def find_ffmpeg() -> str | None:
-    """The FFmpeg executable to use: ``PYFAST_FFMPEG`` if set (a path, or a command on ``PATH``),
-    else the one the ``imageio-ffmpeg`` package ships (``pip install pyfast[video]``), else
-    ``ffmpeg`` on ``PATH``; None if there is none.
-
-    Raises:
-        ValueError: ``PYFAST_FFMPEG`` names something that is not an executable file.
-    """
-    configured = os.environ.get("PYFAST_FFMPEG")
-    if configured:
-        found = shutil.which(configured)  # a path to an executable file, or a command name on PATH
-        if found is None or not os.path.isfile(found):
-            raise ValueError(f"PYFAST_FFMPEG={configured} is not an executable file")
-        return found
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):  # not installed, or no binary for this platform
-        return shutil.which("ffmpeg")
-
-
-def _file_url(path: str | os.PathLike) -> str:
-    """``path`` as FFmpeg's ``file:`` URL, so that a name like ``rtmp:x.mp4`` or ``-y`` stays a local file."""
-    return "file:" + os.path.abspath(path)
-
-
-def _ffmpeg(ffmpeg: str, *args: str) -> subprocess.CompletedProcess:
-    """Runs FFmpeg with ``args``; its messages are in ``.stderr``.
-
-    Raises:
-        RuntimeError: the executable cannot be started.
-    """
-    try:
-        return subprocess.run([ffmpeg, "-hide_banner", "-nostdin", *args], capture_output=True, text=True,
-                              errors="replace")
-    except OSError as exc:  # no exec permission, a script without #!, a vanished file
-        raise RuntimeError(f"cannot run FFmpeg {ffmpeg}: {exc.strerror or exc}") from None
-
-
-def _first_message(stderr: str, returncode: int) -> str:
-    """FFmpeg's first message (the cause; later lines are consequences), without its [component] prefixes."""
-    lines = [_LOG_PREFIX.sub("", line).strip() for line in stderr.splitlines()]
-    return next((line for line in lines if line), f"exit status {returncode}")
 
 
 def _describe(video: str | os.PathLike, ffmpeg: str) -> str:
@@ -85,9 +38,9 @@ def _describe(video: str | os.PathLike, ffmpeg: str) -> str:
     Raises:
         RuntimeError: FFmpeg cannot be run or cannot read ``video``.
     """
-    result = _ffmpeg(ffmpeg, "-i", _file_url(video))  # exits 1, "no output file": the description is the point
+    result = run_ffmpeg(ffmpeg, "-i", file_url(video))  # exits 1, "no output file": the description is the point
     if "Input #0" not in result.stderr:
-        raise RuntimeError(f"FFmpeg ({ffmpeg}) could not read {video}: {_first_message(result.stderr, result.returncode)}")
+        raise RuntimeError(f"FFmpeg ({ffmpeg}) could not read {video}: {first_message(result.stderr, result.returncode)}")
     return result.stderr
 
 
@@ -133,11 +86,12 @@ def copy_soundtrack(pictures: str | os.PathLike, source: str | os.PathLike, outp
     encoders = (["copy"] if copy else []) + list(AUDIO_ENCODERS.get(suffix, ()))
     delay = video_delay(source, ffmpeg)
     shift = ["-itsoffset", f"{delay:.6f}"] if delay >= 0.001 else []
+    faststart = ["-movflags", "+faststart"] if suffix in (".mp4", ".m4v", ".mov") else []  # playable while loading
     message = ""
     for encoder in encoders:
-        result = _ffmpeg(ffmpeg, "-loglevel", "error", "-y", *shift, "-i", _file_url(pictures), "-i", _file_url(source),
-                         "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", encoder, _file_url(output))
+        result = run_ffmpeg(ffmpeg, "-loglevel", "error", "-y", *shift, "-i", file_url(pictures), "-i", file_url(source),
+                         "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", encoder, *faststart, file_url(output))
         if result.returncode == 0:
             return "copied" if encoder == "copy" else encoder
-        message = _first_message(result.stderr, result.returncode)
+        message = first_message(result.stderr, result.returncode)
     raise RuntimeError(f"FFmpeg could not add the sound of {source} to {output.suffix} video: {message}")

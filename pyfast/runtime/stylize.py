@@ -336,15 +336,25 @@ def _stderr_muted() -> Iterator[None]:
             os.close(saved)
 
 
-def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int):
-    """An open cv2.VideoWriter to ``path`` (often a temporary file) with the codec of ``name``'s
-    suffix (:func:`video_fourcc`).
+H264_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # written as H.264 where FFmpeg has libx264
+
+
+def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int, ffmpeg: str | None = None):
+    """A video writer to ``path`` (often a temporary file) for ``name``'s container, with
+    ``write(bgr_frame)`` and ``release()``: H.264 through ``ffmpeg``
+    (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`) for MP4/MOV/MKV of an even frame size when
+    that FFmpeg has libx264, else a cv2.VideoWriter with the codec of :func:`video_fourcc`.
 
     Raises:
-        ValueError: OpenCV cannot write that container here, naming ``name``.
+        ValueError: neither can write that container here, naming ``name``.
     """
     import cv2
 
+    from .ffmpeg import FFmpegWriter, has_encoder
+
+    if (ffmpeg is not None and name.suffix.lower() in H264_SUFFIXES and width % 2 == 0 and height % 2 == 0
+            and has_encoder(ffmpeg, "libx264")):
+        return FFmpegWriter(path, fps, width, height, ffmpeg)
     fourcc = video_fourcc(name)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
@@ -358,30 +368,38 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
                   sound: bool = True) -> StylizeStats:
     """Stylises a video, keeping its frame rate and frame size (frames over max size are
     processed downscaled and scaled back up) and, with ``sound`` and an FFmpeg at hand
-    (:mod:`pyfast.runtime.soundtrack`), its audio, in step with the pictures. Writes
-    ``target`` (mp4v for .mp4/.m4v/.mov, VP8 for .webm, else MJPG); a run that fails or is
-    interrupted leaves an existing ``target`` as it was. A video written without its sound
-    says so in a warning. A variable-frame-rate source is written at its average rate.
+    (:mod:`pyfast.runtime.ffmpeg`), its audio, in step with the pictures. Writes ``target``
+    with :func:`open_video_writer` (H.264 where FFmpeg can, else OpenCV's mp4v for
+    .mp4/.m4v/.mov, VP8 for .webm, MJPG otherwise); a run that fails or is interrupted leaves
+    an existing ``target`` as it was. A video written without its sound says so in a warning.
+    A variable-frame-rate source is written at its average rate.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
             ``target`` cannot be written; with ``sound``, a ``PYFAST_FFMPEG`` that is not
             an executable (before any frame is stylised).
     """
-    from .soundtrack import find_ffmpeg
+    from .ffmpeg import find_ffmpeg
 
-    ffmpeg = find_ffmpeg() if sound else None
+    try:
+        ffmpeg = find_ffmpeg()
+    except ValueError:  # a bad PYFAST_FFMPEG: an error only where the sound needs it
+        if sound:
+            raise
+        ffmpeg = None
     with VideoReader(source) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
         with replaced_on_success(target) as temporary:
-            writer = open_video_writer(temporary, target, video.fps, width, height)
+            writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg)
             try:
                 if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
                     raise ValueError(f"{source}: no frame could be decoded")
             finally:
                 writer.release()
+            if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file
+                raise ValueError(writer.error)
             if sound:
                 _add_sound(temporary, source, target, ffmpeg)
     stylizer.stats.outputs.append(target)

@@ -1,10 +1,9 @@
 import subprocess
-import sys
 
 import pytest
 
 from pyfast.runtime import soundtrack
-from pyfast.runtime.soundtrack import audio_codecs, copy_soundtrack, find_ffmpeg
+from pyfast.runtime.soundtrack import audio_codecs, copy_soundtrack
 
 
 @pytest.fixture(scope="module")
@@ -19,38 +18,6 @@ def clip(path, ffmpeg, audio="aac", seconds=1.0, video="mpeg4"):
         command += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=22050:duration={seconds}", "-c:a", audio]
     subprocess.run(command + ["-c:v", video, str(path)], check=True)
     return path
-
-
-def test_find_ffmpeg_prefers_the_configured_one_and_refuses_a_bad_one(monkeypatch, tmp_path, ffmpeg):
-    monkeypatch.setenv("PYFAST_FFMPEG", ffmpeg)
-    assert find_ffmpeg() == ffmpeg
-    monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path))
-    with pytest.raises(ValueError, match=f"PYFAST_FFMPEG={tmp_path} is not an executable file"):
-        find_ffmpeg()
-    (tmp_path / "not_executable").write_text("")
-    monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path / "not_executable"))
-    with pytest.raises(ValueError, match="is not an executable file"):
-        find_ffmpeg()
-
-
-def test_find_ffmpeg_takes_a_command_name_on_the_path(monkeypatch, tmp_path):
-    fake = tmp_path / "my-ffmpeg"
-    fake.write_text("#!/bin/sh\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setenv("PYFAST_FFMPEG", "my-ffmpeg")
-    assert find_ffmpeg() == str(fake)
-
-
-def test_find_ffmpeg_falls_back_to_the_path_then_to_none(monkeypatch, tmp_path):
-    monkeypatch.delenv("PYFAST_FFMPEG", raising=False)
-    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # not installed
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert find_ffmpeg() is None
-    fake = tmp_path / "ffmpeg"
-    fake.write_text("#!/bin/sh\n")
-    fake.chmod(0o755)
-    assert find_ffmpeg() == str(fake)
 
 
 def test_audio_codecs_lists_each_audio_stream(tmp_path, ffmpeg):

@@ -1,0 +1,110 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyfast.runtime.ffmpeg import FFmpegWriter, find_ffmpeg, has_encoder
+
+
+@pytest.fixture(scope="module")
+def ffmpeg():
+    return pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+
+
+def test_find_ffmpeg_prefers_the_configured_one_and_refuses_a_bad_one(monkeypatch, tmp_path, ffmpeg):
+    monkeypatch.setenv("PYFAST_FFMPEG", ffmpeg)
+    assert find_ffmpeg() == ffmpeg
+    monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path))
+    with pytest.raises(ValueError, match=f"PYFAST_FFMPEG={tmp_path} is not an executable file"):
+        find_ffmpeg()
+    (tmp_path / "not_executable").write_text("")
+    monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path / "not_executable"))
+    with pytest.raises(ValueError, match="is not an executable file"):
+        find_ffmpeg()
+
+
+def test_find_ffmpeg_takes_a_command_name_on_the_path(monkeypatch, tmp_path):
+    fake = tmp_path / "my-ffmpeg"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYFAST_FFMPEG", "my-ffmpeg")
+    assert find_ffmpeg() == str(fake)
+
+
+def test_find_ffmpeg_falls_back_to_the_path_then_to_none(monkeypatch, tmp_path):
+    monkeypatch.delenv("PYFAST_FFMPEG", raising=False)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # not installed
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_ffmpeg() is None
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert find_ffmpeg() == str(fake)
+
+
+def _frames(n=6, size=(36, 48)):
+    rng = np.random.default_rng(0)
+    return [np.repeat(np.repeat(rng.integers(0, 256, (size[0] // 4, size[1] // 4, 3), dtype=np.uint8), 4, 0), 4, 1)
+            for _ in range(n)]
+
+
+def test_ffmpeg_writer_encodes_h264_that_decodes_back_close(tmp_path, ffmpeg):
+    import cv2
+
+    assert has_encoder(ffmpeg, "libx264") and not has_encoder(ffmpeg, "no_such_encoder")
+    frames = _frames()
+    writer = FFmpegWriter(tmp_path / "out.mp4", 12.0, 48, 36, ffmpeg)
+    for frame in frames:
+        writer.write(frame)
+    writer.close()
+    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True,
+                               text=True).stderr
+    assert "Video: h264" in described and "yuv420p" in described and "48x36" in described and "12 fps" in described
+    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    decoded = []
+    while (got := capture.read())[0]:
+        decoded.append(got[1])
+    assert len(decoded) == len(frames)
+    errors = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(decoded, frames)]
+    assert max(errors) < 12  # CRF 18 of 4x4-block noise, with 4:2:0 chroma: close, not bit-exact
+
+
+def test_ffmpeg_writer_refuses_odd_sizes_and_wrong_frames(tmp_path, ffmpeg):
+    with pytest.raises(ValueError, match="H.264 .* needs an even frame size, got 47x36"):
+        FFmpegWriter(tmp_path / "odd.mp4", 12.0, 47, 36, ffmpeg)
+    writer = FFmpegWriter(tmp_path / "out.mp4", 12.0, 48, 36, ffmpeg)
+    with pytest.raises(ValueError, match=r"frame must be \(36, 48, 3\) uint8, got \(36, 48\) uint8"):
+        writer.write(np.zeros((36, 48), np.uint8))
+    writer.release()
+
+
+def test_ffmpeg_writer_reports_ffmpegs_failure(tmp_path, ffmpeg):
+    writer = FFmpegWriter(tmp_path / "no_folder" / "out.mp4", 12.0, 48, 36, ffmpeg)  # FFmpeg cannot open it
+    with pytest.raises(ValueError, match=r"FFmpeg (stopped writing|could not write) .*out.mp4: .*No such file"):
+        for frame in _frames(200):
+            writer.write(frame)
+        writer.close()
+    writer.release()  # after a failure: no error of its own
+    broken = tmp_path / "ffmpeg"
+    broken.write_text("no interpreter line\n")
+    broken.chmod(0o755)
+    with pytest.raises(ValueError, match="cannot run FFmpeg .*Exec format error"):
+        FFmpegWriter(tmp_path / "x.mp4", 12.0, 48, 36, str(broken))
+
+
+def test_open_video_writer_uses_ffmpeg_only_where_h264_fits(tmp_path, ffmpeg):
+    import cv2
+
+    from pyfast.runtime.stylize import open_video_writer
+
+    def kind(name, size, with_ffmpeg=ffmpeg):
+        writer = open_video_writer(tmp_path / name, tmp_path / name, 12.0, *size, with_ffmpeg)
+        writer.release()
+        return type(writer)
+
+    assert kind("a.mp4", (48, 36)) is FFmpegWriter and kind("a.mkv", (48, 36)) is FFmpegWriter
+    assert kind("b.mp4", (47, 36)) is cv2.VideoWriter  # 4:2:0 H.264 needs an even size
+    assert kind("c.avi", (48, 36)) is cv2.VideoWriter and kind("d.webm", (48, 36)) is cv2.VideoWriter
+    assert kind("e.mp4", (48, 36), None) is cv2.VideoWriter
