@@ -27,9 +27,12 @@ def check_positive(value: object, name: str) -> float:
 def check_fraction(value: object, name: str) -> float:
     """``value`` as a float, checked to be a real number in [0, 1] (not a string).
     Raises ValueError otherwise."""
-    number = _finite_number(value, name, strictly_positive=False)
-    if number > 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    try:
+        number = _finite_number(value, name, strictly_positive=False)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return number
 
 

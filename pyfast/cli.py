@@ -13,10 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from ._cli import Parser as _Parser
-from ._cli import UsageError, add_report_options
+from ._cli import UsageError, add_report_options, non_negative_float, output_folder, positive_float, seed
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
-from ._cli import non_negative_float, output_folder, positive_float, seed
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -151,9 +150,11 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
 
     from .data.images import IMAGE_SUFFIXES
     from .runtime import Engine
-    from .runtime.stylize import (VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, plan_outputs, stylize_images,
-                                  stylize_video)
+    from .runtime.stylize import (MIN_SIDE, VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, plan_outputs,
+                                  stylize_images, stylize_video)
 
+    if 0 < args.max_size < MIN_SIDE:
+        raise UsageError(f"--max-size must be 0 (no limit) or at least {MIN_SIDE}, got {args.max_size}")
     options = StylizeOptions(max_size=args.max_size or None, oversize=args.oversize, strength=args.strength,
                              preserve_color=args.preserve_color, batch_size=args.batch_size)
     out = Path(args.output)

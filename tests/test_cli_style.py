@@ -319,6 +319,22 @@ def test_stylize_writes_h264_where_ffmpeg_can(model_files, tmp_path, ffmpeg, siz
     assert frames == 6
 
 
+def test_an_odd_sized_video_keeps_its_size(model_files, tmp_path, ffmpeg):
+    source = tmp_path / "odd.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=47x35:rate=12:duration=0.5",
+                    "-c:v", "libx264", "-pix_fmt", "yuv444p", str(source)], check=True)
+    assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(tmp_path / "out.mp4"),
+                 "--no-progress"]) == 0
+    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True,
+                               text=True).stderr
+    assert "Video: h264" in described and "47x35" in described  # OpenCV's writers would make it 46x34
+
+
+def test_a_max_size_under_the_models_minimum_names_the_option(model_files, photos, tmp_path):
+    result = cli("stylize", photos / "a.png", "-m", model_files / "tiny.onnx", "-o", tmp_path / "o.png", "--max-size", "3")
+    assert result.returncode == 2 and "--max-size must be 0 (no limit) or at least 5, got 3" in result.stderr
+
+
 def test_stylize_without_ffmpeg_writes_a_silent_video_and_says_so(model_files, tmp_path, ffmpeg, monkeypatch):
     import cv2
 

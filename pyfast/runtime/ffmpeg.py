@@ -10,9 +10,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+from fractions import Fraction
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+
+from .._checks import check_positive
 
 _LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 
@@ -52,7 +56,7 @@ def run_ffmpeg(ffmpeg: str, *args: str) -> subprocess.CompletedProcess:
     """
     try:
         return subprocess.run([ffmpeg, "-hide_banner", "-nostdin", *args], capture_output=True, text=True,
-                              errors="replace")
+                              errors="replace", start_new_session=True)  # Ctrl-C is pyfast's to handle
     except OSError as exc:  # no exec permission, a script without #!, a vanished file
         raise RuntimeError(f"cannot run FFmpeg {ffmpeg}: {exc.strerror or exc}") from None
 
@@ -74,30 +78,33 @@ def has_encoder(ffmpeg: str, encoder: str) -> bool:
 
 
 class FFmpegWriter:
-    """Encodes (H, W, 3) uint8 BGR frames to H.264 (yuv420p, CRF 18: visually lossless, plays in
-    browsers) through a pipe into FFmpeg, with cv2.VideoWriter's ``write`` / ``release``.
+    """Encodes (H, W, 3) uint8 BGR frames to H.264 through a pipe into FFmpeg, with
+    cv2.VideoWriter's ``write`` / ``release``: yuv420p at CRF 18 (visually lossless, plays in
+    browsers), or yuv444p for an odd width or height, which 4:2:0 cannot hold (exact size; few
+    browsers play it). FFmpeg runs in its own session: an interrupt is pyfast's to act on.
 
-    H.264 in yuv420p needs an even width and height. ``release`` never raises (it is called on
-    the way out of errors too); a failure of FFmpeg's is kept in :attr:`error`, or raised by
-    :meth:`close`.
+    ``release`` does not raise (it is called on the way out of errors too); a failure of
+    FFmpeg's is kept in :attr:`error`, or raised by :meth:`close`. Messages name ``name``
+    (the file the user asked for), default ``path``.
 
     Raises:
-        ValueError: odd frame size, or FFmpeg cannot be started.
+        ValueError: a frame rate that is not a finite number > 0, or FFmpeg cannot be started.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, ffmpeg: str,
-                 crf: int = 18, preset: str = "veryfast") -> None:
-        if width % 2 or height % 2:
-            raise ValueError(f"H.264 (yuv420p) needs an even frame size, got {width}x{height}")
-        self.path, self.size, self.error = os.fspath(path), (height, width), None
+                 crf: int = 18, preset: str = "veryfast", name: str | os.PathLike | None = None) -> None:
+        rate = Fraction(check_positive(fps, "fps")).limit_denominator(1001)  # 29.97 -> 30000/1001
+        self.name, self.size, self.error = os.fspath(name if name is not None else path), (height, width), None
         self._log = tempfile.TemporaryFile()  # FFmpeg's messages: a file, so a full pipe never blocks it
+        pixels = "yuv444p" if width % 2 or height % 2 else "yuv420p"
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-                   "-s", f"{width}x{height}", "-framerate", f"{fps:.6f}", "-i", "pipe:0", "-c:v", "libx264",
-                   "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                   "-s", f"{width}x{height}", "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
+                   "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pixels,
+                   *(["-movflags", "+faststart"] if Path(path).suffix.lower() in (".mp4", ".m4v", ".mov") else []),
                    file_url(path)]
         try:
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                             stderr=self._log)
+                                             stderr=self._log, start_new_session=True)
         except OSError as exc:
             self._log.close()
             raise ValueError(f"cannot run FFmpeg {ffmpeg}: {exc.strerror or exc}") from None
@@ -109,25 +116,28 @@ class FFmpegWriter:
         """Appends one (H, W, 3) uint8 BGR frame.
 
         Raises:
-            ValueError: a frame of another size or dtype, or FFmpeg stopped (its message).
+            ValueError: a frame of another size or dtype, a released writer, or FFmpeg
+                stopped (with its message).
         """
         if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be {(*self.size, 3)} uint8, got {frame.shape} {frame.dtype}")
+        if self._process.stdin is None or self._process.stdin.closed:
+            raise ValueError(f"the writer of {self.name} is released")
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).data)
-        except (BrokenPipeError, ValueError, OSError):  # FFmpeg exited; ValueError: stdin already closed
+        except OSError:  # BrokenPipeError: FFmpeg exited
             self._process.wait()
-            raise ValueError(f"FFmpeg stopped writing {self.path}: {self._message()}") from None
+            raise ValueError(f"FFmpeg stopped writing {self.name}: {self._message()}") from None
 
     def release(self) -> None:
-        """Ends the stream and waits for FFmpeg; keeps a failure in :attr:`error`."""
+        """Ends the stream and waits for FFmpeg to finish the file; keeps a failure in :attr:`error`."""
         if self._process.stdin is not None and not self._process.stdin.closed:
             try:
                 self._process.stdin.close()
             except OSError:
                 pass
         if self._process.wait() != 0 and self.error is None:
-            self.error = f"FFmpeg could not write {self.path}: {self._message()}"
+            self.error = f"FFmpeg could not write {self.name}: {self._message()}"
         self._log.close()
 
     def close(self) -> None:

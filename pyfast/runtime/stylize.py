@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -40,12 +41,12 @@ class StylizeOptions:
     preserve_color: bool = False
     batch_size: int = 4
 
-    def __post_init__(self) -> None:
-        check_fraction(self.strength, "strength")
+    def __post_init__(self) -> None:  # keeps the checked values (a float strength, int sizes)
+        self.strength = check_fraction(self.strength, "strength")
         check_choice(self.oversize, "oversize", ("resize", "error"))
         if self.max_size is not None:
-            check_int(self.max_size, "max_size", MIN_SIDE)
-        check_int(self.batch_size, "batch_size")
+            self.max_size = check_int(self.max_size, "max_size", MIN_SIDE)
+        self.batch_size = check_int(self.batch_size, "batch_size")
 
 
 @dataclass
@@ -276,7 +277,8 @@ class VideoReader:
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise ValueError(f"{path} is not a readable video")
-        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if math.isfinite(fps) and fps > 0 else 25.0  # a stream that does not say: PAL's
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -342,8 +344,9 @@ H264_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # written as H.264 where FFmpe
 def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int, ffmpeg: str | None = None):
     """A video writer to ``path`` (often a temporary file) for ``name``'s container, with
     ``write(bgr_frame)`` and ``release()``: H.264 through ``ffmpeg``
-    (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`) for MP4/MOV/MKV of an even frame size when
-    that FFmpeg has libx264, else a cv2.VideoWriter with the codec of :func:`video_fourcc`.
+    (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`, any frame size) for MP4/MOV/MKV when that
+    FFmpeg has libx264, else a cv2.VideoWriter with the codec of :func:`video_fourcc` (which
+    rounds an odd frame size down to even).
 
     Raises:
         ValueError: neither can write that container here, naming ``name``.
@@ -352,9 +355,8 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
 
     from .ffmpeg import FFmpegWriter, has_encoder
 
-    if (ffmpeg is not None and name.suffix.lower() in H264_SUFFIXES and width % 2 == 0 and height % 2 == 0
-            and has_encoder(ffmpeg, "libx264")):
-        return FFmpegWriter(path, fps, width, height, ffmpeg)
+    if ffmpeg is not None and name.suffix.lower() in H264_SUFFIXES and has_encoder(ffmpeg, "libx264"):
+        return FFmpegWriter(path, fps, width, height, ffmpeg, name=name)
     fourcc = video_fourcc(name)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))

@@ -42,8 +42,8 @@ class StyleRequest:
     preserve_color: bool = False
 
     def __post_init__(self) -> None:
-        check_fraction(self.strength, "strength")
-        check_int(self.max_size, "max_size", 5)
+        object.__setattr__(self, "strength", check_fraction(self.strength, "strength"))  # frozen: keep the checked
+        object.__setattr__(self, "max_size", check_int(self.max_size, "max_size", 5))
 
 
 class StyleService:

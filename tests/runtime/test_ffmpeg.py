@@ -71,18 +71,43 @@ def test_ffmpeg_writer_encodes_h264_that_decodes_back_close(tmp_path, ffmpeg):
     assert max(errors) < 12  # CRF 18 of 4x4-block noise, with 4:2:0 chroma: close, not bit-exact
 
 
-def test_ffmpeg_writer_refuses_odd_sizes_and_wrong_frames(tmp_path, ffmpeg):
-    with pytest.raises(ValueError, match="H.264 .* needs an even frame size, got 47x36"):
-        FFmpegWriter(tmp_path / "odd.mp4", 12.0, 47, 36, ffmpeg)
+def _describe(ffmpeg, path):
+    return subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+
+
+def test_odd_sizes_keep_their_size_in_4_4_4(tmp_path, ffmpeg):
+    writer = FFmpegWriter(tmp_path / "odd.mp4", 12.0, 47, 35, ffmpeg)
+    for frame in _frames(3, (36, 48)):
+        writer.write(np.ascontiguousarray(frame[:35, :47]))
+    writer.close()
+    described = _describe(ffmpeg, tmp_path / "odd.mp4")
+    assert "Video: h264" in described and "yuv444p" in described and "47x35" in described
+
+
+def test_ntsc_frame_rates_are_written_as_ratios(tmp_path, ffmpeg):
+    writer = FFmpegWriter(tmp_path / "ntsc.mp4", 30000 / 1001, 48, 36, ffmpeg)
+    for frame in _frames(3):
+        writer.write(frame)
+    writer.close()
+    assert "29.97 fps" in _describe(ffmpeg, tmp_path / "ntsc.mp4")
+    for fps in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="fps must be a finite number > 0"):
+            FFmpegWriter(tmp_path / "x.mp4", fps, 48, 36, ffmpeg)
+
+
+def test_ffmpeg_writer_refuses_wrong_frames_and_writes_after_release(tmp_path, ffmpeg):
     writer = FFmpegWriter(tmp_path / "out.mp4", 12.0, 48, 36, ffmpeg)
     with pytest.raises(ValueError, match=r"frame must be \(36, 48, 3\) uint8, got \(36, 48\) uint8"):
         writer.write(np.zeros((36, 48), np.uint8))
     writer.release()
+    writer.release()  # twice: harmless
+    with pytest.raises(ValueError, match="the writer of .*out.mp4 is released"):
+        writer.write(_frames(1)[0])
 
 
 def test_ffmpeg_writer_reports_ffmpegs_failure(tmp_path, ffmpeg):
-    writer = FFmpegWriter(tmp_path / "no_folder" / "out.mp4", 12.0, 48, 36, ffmpeg)  # FFmpeg cannot open it
-    with pytest.raises(ValueError, match=r"FFmpeg (stopped writing|could not write) .*out.mp4: .*No such file"):
+    writer = FFmpegWriter(tmp_path / "no_folder" / ".partial.mp4", 12.0, 48, 36, ffmpeg, name="out.mp4")
+    with pytest.raises(ValueError, match=r"^FFmpeg (stopped writing|could not write) out.mp4: .*No such file"):
         for frame in _frames(200):
             writer.write(frame)
         writer.close()
@@ -105,6 +130,6 @@ def test_open_video_writer_uses_ffmpeg_only_where_h264_fits(tmp_path, ffmpeg):
         return type(writer)
 
     assert kind("a.mp4", (48, 36)) is FFmpegWriter and kind("a.mkv", (48, 36)) is FFmpegWriter
-    assert kind("b.mp4", (47, 36)) is cv2.VideoWriter  # 4:2:0 H.264 needs an even size
+    assert kind("b.mp4", (47, 36)) is FFmpegWriter  # in 4:4:4
     assert kind("c.avi", (48, 36)) is cv2.VideoWriter and kind("d.webm", (48, 36)) is cv2.VideoWriter
     assert kind("e.mp4", (48, 36), None) is cv2.VideoWriter

@@ -52,14 +52,23 @@ def test_max_size_policy():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [(dict(strength=1.5), r"strength must be in \[0, 1\], got 1.5"), (dict(strength="0.5"), "strength must be a number"),
-     (dict(strength=float("nan")), "strength must be a finite number"), (dict(oversize="crop"), "oversize must be"),
+    [(dict(strength=1.5), r"strength must be a number in \[0, 1\], got 1.5"),
+     (dict(strength="0.5"), r"strength must be a number in \[0, 1\], got '0.5'"),
+     (dict(strength=float("nan")), r"strength must be a number in \[0, 1\], got nan"), (dict(oversize="crop"), "oversize must be"),
      (dict(max_size=2), "max_size must be an integer >= 5, got 2"), (dict(max_size=64.5), "max_size must be an integer"),
      (dict(batch_size=0), "batch_size must be a positive integer, got 0"), (dict(batch_size=2.5), "batch_size must be")],
 )
 def test_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         StylizeOptions(**kwargs)
+
+
+def test_options_keep_the_checked_values():
+    import decimal
+
+    options = StylizeOptions(strength=decimal.Decimal("0.5"), max_size=np.int64(64), batch_size=np.int32(2))
+    assert (options.strength, options.max_size, options.batch_size) == (0.5, 64, 2)
+    assert type(options.strength) is float and type(options.max_size) is int and type(options.batch_size) is int
 
 
 def test_too_small_or_malformed_frames():
