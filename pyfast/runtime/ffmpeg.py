@@ -67,6 +67,11 @@ def first_message(stderr: str, returncode: int) -> str:
     return next((line for line in lines if line), f"exit status {returncode}")
 
 
+def faststart(path: str | os.PathLike) -> list[str]:
+    """FFmpeg's options that put an MP4/MOV file's index first (it plays while it loads); none for other containers."""
+    return ["-movflags", "+faststart"] if Path(path).suffix.lower() in (".mp4", ".m4v", ".mov") else []
+
+
 @lru_cache(maxsize=8)
 def has_encoder(ffmpeg: str, encoder: str) -> bool:
     """Whether this FFmpeg build has ``encoder`` (say ``"libx264"``); False if it cannot be run."""
@@ -79,9 +84,10 @@ def has_encoder(ffmpeg: str, encoder: str) -> bool:
 
 class FFmpegWriter:
     """Encodes (H, W, 3) uint8 BGR frames to H.264 through a pipe into FFmpeg, with
-    cv2.VideoWriter's ``write`` / ``release``: yuv420p at CRF 18 (visually lossless, plays in
-    browsers), or yuv444p for an odd width or height, which 4:2:0 cannot hold (exact size; few
-    browsers play it). FFmpeg runs in its own session: an interrupt is pyfast's to act on.
+    cv2.VideoWriter's ``write`` / ``release``: yuv420p at CRF 18, or yuv444p for an odd width or
+    height, which 4:2:0 cannot hold (the size stays exact; Chromium decodes both, tested; other
+    browsers' support for 4:4:4 varies). FFmpeg runs in its own session: an interrupt is pyfast's
+    to act on.
 
     ``release`` does not raise (it is called on the way out of errors too); a failure of
     FFmpeg's is kept in :attr:`error`, or raised by :meth:`close`. Messages name ``name``
@@ -100,8 +106,7 @@ class FFmpegWriter:
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
                    "-s", f"{width}x{height}", "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
                    "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pixels,
-                   *(["-movflags", "+faststart"] if Path(path).suffix.lower() in (".mp4", ".m4v", ".mov") else []),
-                   file_url(path)]
+                   *faststart(path), file_url(path)]
         try:
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                              stderr=self._log, start_new_session=True)

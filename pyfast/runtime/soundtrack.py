@@ -1,8 +1,8 @@
 """Carrying a video's sound over to its stylised copy, with FFmpeg.
 
 OpenCV reads and writes pictures only, so the video it writes is silent. When an FFmpeg
-executable is found (:func:`pyfast.runtime.ffmpeg.find_ffmpeg`), :func:`copy_soundtrack` puts the source's audio
-streams next to the stylised picture stream: copied as they are where the container's
+executable is found (:func:`pyfast.runtime.ffmpeg.find_ffmpeg`), :func:`copy_soundtrack`
+puts the source's audio streams next to the stylised picture stream: copied as they are where the container's
 players take them, re-encoded otherwise (Opus or Vorbis for WebM, AAC for MP4/MOV/MKV, MP3
 for AVI). The picture stream is never re-encoded; it is shifted to start where the source's
 pictures did, relative to the sound.
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from .ffmpeg import file_url, first_message, run_ffmpeg
+from .ffmpeg import faststart, file_url, first_message, run_ffmpeg
 
 # Re-encoding targets per container, in order, when the source's audio cannot be copied into it
 # (Vorbis takes WebM channel layouts that Opus refuses, such as 5.1(side)).
@@ -32,16 +33,29 @@ _STREAM_START = re.compile(r", start (-?[\d.]+)")
 _FILE_START = re.compile(r"^\s*Duration: .*?, start: (-?[\d.]+)", re.MULTILINE)
 
 
-def _describe(video: str | os.PathLike, ffmpeg: str) -> str:
-    """FFmpeg's description of ``video`` as an input (streams, codecs, start times).
+@dataclass(frozen=True)
+class SourceSound:
+    """What :func:`copy_soundtrack` needs to know of a source video, from one FFmpeg run."""
+
+    codecs: list[str]  # the codec of each audio stream, say ["aac"]; empty for a silent video
+    delay: float  # seconds from the file's start (its earliest stream) to its first picture
+
+
+def probe_sound(video: str | os.PathLike, ffmpeg: str) -> SourceSound:
+    """``video``'s audio codecs and picture delay, from FFmpeg's description of it as an input.
 
     Raises:
         RuntimeError: FFmpeg cannot be run or cannot read ``video``.
     """
-    result = run_ffmpeg(ffmpeg, "-i", file_url(video))  # exits 1, "no output file": the description is the point
-    if "Input #0" not in result.stderr:
-        raise RuntimeError(f"FFmpeg ({ffmpeg}) could not read {video}: {first_message(result.stderr, result.returncode)}")
-    return result.stderr
+    described = run_ffmpeg(ffmpeg, "-i", file_url(video)).stderr  # exits 1, "no output file": fine
+    if "Input #0" not in described:
+        raise RuntimeError(f"FFmpeg ({ffmpeg}) could not read {video}: {first_message(described, 1)}")
+    file_start, first_video = _FILE_START.search(described), _FIRST_VIDEO.search(described)
+    video_start = _STREAM_START.search(first_video.group(0)) if first_video else None
+    delay = 0.0  # FFmpeg prints a stream's start only where it differs from the file's
+    if file_start is not None and video_start is not None:
+        delay = max(0.0, float(video_start.group(1)) - float(file_start.group(1)))
+    return SourceSound(_AUDIO_STREAM.findall(described), delay)
 
 
 def audio_codecs(video: str | os.PathLike, ffmpeg: str) -> list[str]:
@@ -50,7 +64,7 @@ def audio_codecs(video: str | os.PathLike, ffmpeg: str) -> list[str]:
     Raises:
         RuntimeError: FFmpeg cannot be run or cannot read ``video``.
     """
-    return _AUDIO_STREAM.findall(_describe(video, ffmpeg))
+    return probe_sound(video, ffmpeg).codecs
 
 
 def video_delay(video: str | os.PathLike, ffmpeg: str) -> float:
@@ -60,20 +74,16 @@ def video_delay(video: str | os.PathLike, ffmpeg: str) -> float:
     Raises:
         RuntimeError: FFmpeg cannot be run or cannot read ``video``.
     """
-    described = _describe(video, ffmpeg)
-    file_start, first_video = _FILE_START.search(described), _FIRST_VIDEO.search(described)
-    video_start = _STREAM_START.search(first_video.group(0)) if first_video else None
-    if file_start is None or video_start is None:  # FFmpeg prints a stream's start only where it differs
-        return 0.0
-    return max(0.0, float(video_start.group(1)) - float(file_start.group(1)))
+    return probe_sound(video, ffmpeg).delay
 
 
 def copy_soundtrack(pictures: str | os.PathLike, source: str | os.PathLike, output: str | os.PathLike,
-                    ffmpeg: str) -> str:
+                    ffmpeg: str, sound: SourceSound | None = None) -> str:
     """Writes ``output``: the first video stream of ``pictures``, as it is, with every audio
     stream of ``source`` (their language and title tags kept). The container is ``output``'s
-    suffix. The pictures start where ``source``'s do (:func:`video_delay`). Returns how the
-    audio went in: ``"copied"`` or the encoder's name.
+    suffix. The pictures start where ``source``'s do (:func:`video_delay`). ``sound`` is
+    ``source``'s :func:`probe_sound`, when the caller has it already. Returns how the audio
+    went in: ``"copied"`` or the encoder's name.
 
     Raises:
         RuntimeError: FFmpeg cannot be run, or could neither copy nor re-encode the audio,
@@ -81,16 +91,16 @@ def copy_soundtrack(pictures: str | os.PathLike, source: str | os.PathLike, outp
     """
     output = Path(output)
     suffix = output.suffix.lower()
+    sound = sound or probe_sound(source, ffmpeg)
     playable = _PLAYABLE.get(suffix)
-    copy = playable is None or set(audio_codecs(source, ffmpeg)) <= playable
+    copy = playable is None or set(sound.codecs) <= playable
     encoders = (["copy"] if copy else []) + list(AUDIO_ENCODERS.get(suffix, ()))
-    delay = video_delay(source, ffmpeg)
-    shift = ["-itsoffset", f"{delay:.6f}"] if delay >= 0.001 else []
-    faststart = ["-movflags", "+faststart"] if suffix in (".mp4", ".m4v", ".mov") else []  # playable while loading
+    shift = ["-itsoffset", f"{sound.delay:.6f}"] if sound.delay >= 0.001 else []
     message = ""
     for encoder in encoders:
         result = run_ffmpeg(ffmpeg, "-loglevel", "error", "-y", *shift, "-i", file_url(pictures), "-i", file_url(source),
-                         "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", encoder, *faststart, file_url(output))
+                            "-map", "0:v:0", "-map", "1:a", "-c:v", "copy", "-c:a", encoder, *faststart(output),
+                            file_url(output))
         if result.returncode == 0:
             return "copied" if encoder == "copy" else encoder
         message = first_message(result.stderr, result.returncode)

@@ -413,7 +413,7 @@ def _add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -
     warns, leaving it silent, when there is no FFmpeg or FFmpeg fails."""
     import warnings
 
-    from .soundtrack import audio_codecs, copy_soundtrack
+    from .soundtrack import copy_soundtrack, probe_sound
 
     if ffmpeg is None:
         warnings.warn(f"{target} is written without the sound of {source}, if it has any: no FFmpeg to copy it with "
@@ -421,17 +421,18 @@ def _add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -
                       RuntimeWarning, stacklevel=3)
         return
     try:
-        if not audio_codecs(source, ffmpeg):
+        sound = probe_sound(source, ffmpeg)
+        if not sound.codecs:
             return
         with replaced_on_success(pictures) as with_sound:
-            copy_soundtrack(pictures, source, with_sound, ffmpeg)
+            copy_soundtrack(pictures, source, with_sound, ffmpeg, sound)
     except RuntimeError as exc:
         warnings.warn(f"{target} is written without sound: {exc}", RuntimeWarning, stacklevel=3)
 
 
 def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> int:
-    """Stylises ``video``'s frames in batches into the open cv2.VideoWriter, at the (height, width)
-    ``size``; returns how many frames were written."""
+    """Stylises ``video``'s frames in batches into the open writer (:func:`open_video_writer`), at
+    the (height, width) ``size``; returns how many frames were written."""
     import cv2
     from tqdm.auto import tqdm
 
