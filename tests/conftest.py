@@ -1,3 +1,7 @@
+import os
+import shutil
+import subprocess
+
 import pytest
 import torch
 
@@ -23,3 +27,27 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _find_browser() -> str | None:
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """Chromium from the system's packages, installed with apt-get if it is missing."""
+    found = _find_browser()
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(install, capture_output=True, timeout=600, env=env).returncode != 0:
+            # A fresh machine may have no package lists yet.
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600, env=env)
+            subprocess.run(install, capture_output=True, timeout=600, env=env)
+        found = _find_browser()
+    if found is None:
+        pytest.skip("Chromium is not installed and could not be installed with apt-get (needs root and Debian's repositories)")
+    return found

@@ -133,3 +133,48 @@ def test_open_video_writer_uses_ffmpeg_only_where_h264_fits(tmp_path, ffmpeg):
     assert kind("b.mp4", (47, 36)) is FFmpegWriter  # in 4:4:4
     assert kind("c.avi", (48, 36)) is cv2.VideoWriter and kind("d.webm", (48, 36)) is cv2.VideoWriter
     assert kind("e.mp4", (48, 36), None) is cv2.VideoWriter
+
+
+_PLAYER_PAGE = """<html><body><pre id="r">pending</pre><script>
+const names = %s, out = {};
+for (const name of names) {
+  const v = document.createElement("video");
+  v.muted = true;
+  const done = (what) => { out[name] = what; if (Object.keys(out).length == names.length)
+    document.getElementById("r").textContent = JSON.stringify(out); };
+  v.addEventListener("loadeddata", () => done(v.videoWidth + "x" + v.videoHeight));
+  v.addEventListener("error", () => done("error"));
+  v.src = name; document.body.appendChild(v);
+}
+</script></body></html>"""
+
+
+@pytest.mark.slow
+def test_chromium_plays_the_h264_files_and_not_opencvs_mpeg4(tmp_path, ffmpeg, browser):
+    """What the README says about browsers: H.264 (4:2:0 and the 4:4:4 of odd sizes) decodes in
+    Chromium with its size; OpenCV's MPEG-4 Part 2 .mp4 gives no picture."""
+    import json
+    import re
+
+    import cv2
+
+    from pyfast.runtime.stylize import open_video_writer
+
+    for name, size, with_ffmpeg in (("h264.mp4", (48, 36), ffmpeg), ("odd.mp4", (47, 35), ffmpeg),
+                                    ("mp4v.mp4", (48, 36), None)):
+        writer = open_video_writer(tmp_path / name, tmp_path / name, 12.0, *size, with_ffmpeg)
+        for frame in _frames(12, (36, 48)):
+            writer.write(np.ascontiguousarray(frame[:size[1], :size[0]]))
+        writer.release()
+        assert isinstance(writer, cv2.VideoWriter) == (with_ffmpeg is None)
+    page = tmp_path / "page.html"
+    page.write_text(_PLAYER_PAGE % json.dumps(["h264.mp4", "odd.mp4", "mp4v.mp4"]))
+    dom = subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}",
+                          "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="r">(\{.*?\})</pre>', dom)
+    assert found, f"the page did not report: {dom[-500:]}"
+    played = json.loads(found.group(1).replace("&quot;", '"'))
+    assert played["h264.mp4"] == "48x36" and played["odd.mp4"] == "47x35"
+    assert played["mp4v.mp4"] in ("0x0", "error")  # no picture: Chromium has no MPEG-4 Part 2 decoder

@@ -1,7 +1,5 @@
 """End to end: the webcam page in headless Chromium with a fake camera, over a real server."""
 
-import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -11,30 +9,8 @@ import pytest
 from pyfast.serve import ServeConfig
 from pyfast.serve.server import BackgroundServer
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 MIN_FRAMES = 20
 TIME_LIMIT_S = 30.0
-
-
-def _find_browser() -> str | None:
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    """Chromium from the system's packages, installed with apt-get if it is missing."""
-    found = _find_browser()
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.run(install, capture_output=True, timeout=600, env=env).returncode != 0:
-            # A fresh machine may have no package lists yet.
-            subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600, env=env)
-            subprocess.run(install, capture_output=True, timeout=600, env=env)
-        found = _find_browser()
-    if found is None:
-        pytest.skip("Chromium is not installed and could not be installed with apt-get (needs root and Debian's repositories)")
-    return found
 
 
 @pytest.mark.slow
