@@ -29,11 +29,11 @@ def check_fraction(value: object, name: str) -> float:
     Raises ValueError otherwise."""
     try:
         number = _finite_number(value, name, strictly_positive=False)
+        if number <= 1.0:
+            return number
     except ValueError:
-        number = -1.0
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return number
+        pass
+    raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
 
 
 def _finite_number(value: object, name: str, strictly_positive: bool) -> float:
@@ -60,3 +60,13 @@ def check_int(value: object, name: str, minimum: int = 1) -> int:
         wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
+
+
+MAX_SEED = 2**32 - 1  # what numpy's and torch's generators both take
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """``value`` as an ``int`` in 0..MAX_SEED. Raises ValueError otherwise."""
+    if check_int(value, name, 0) > MAX_SEED:
+        raise ValueError(f"{name} must be in 0..{MAX_SEED}, got {value}")
+    return int(value)  # type: ignore[arg-type]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._checks import MAX_SEED
+
 
 class UsageError(Exception):
     """A problem with what the user asked for; printed as one line."""
@@ -69,9 +71,6 @@ def int_between(minimum: int, maximum: int | None):
         return value
 
     return parse
-
-
-MAX_SEED = 2**32 - 1
 
 
 def seed() -> object:

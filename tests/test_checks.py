@@ -46,3 +46,13 @@ def test_check_fraction():
     for bad, message in ((1.01, r"got 1.01"), (-0.1, "got -0.1"), ("0.5", "got '0.5'"), (float("nan"), "got nan")):
         with pytest.raises(ValueError, match=r"^s must be a number in \[0, 1\], " + message):
             check_fraction(bad, "s")
+
+
+def test_check_seed():
+    from pyfast._checks import MAX_SEED, check_seed
+
+    assert check_seed(np.uint32(MAX_SEED)) == MAX_SEED and check_seed(0) == 0
+    for bad, message in ((-1, "seed must be an integer >= 0"), (MAX_SEED + 1, f"seed must be in 0..{MAX_SEED}"),
+                         (1.0, "seed must be an integer >= 0")):
+        with pytest.raises(ValueError, match=message):
+            check_seed(bad)

@@ -14,6 +14,7 @@ import onnx
 import torch
 
 from .. import __version__
+from .._checks import check_int
 from .._errors import first_line
 from .._files import replaced_on_success
 from ..models.transformer import MIN_SIZE, TransformerNet
@@ -117,9 +118,13 @@ def export_style(
     ``model`` itself is left as it was (mode, dtype, device): the export works on a copy.
     """
     check_opset(opset)
-    if not isinstance(export_size, (tuple, list)) or len(export_size) != 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_SIZE
-                                    for n in export_size):
-        raise ValueError(f"export_size must be (height, width) integers >= {MIN_SIZE}, got {export_size!r}")
+    try:
+        if len(export_size) != 2:
+            raise ValueError
+        for side in export_size:
+            check_int(side, "export_size", MIN_SIZE)
+    except (TypeError, ValueError):
+        raise ValueError(f"export_size must be (height, width) integers >= {MIN_SIZE}, got {export_size!r}") from None
     path = Path(path)
     model = copy.deepcopy(model).eval().float().cpu()
     dummy = torch.rand(1, 3, *export_size) * 255

@@ -24,8 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .._checks import check_int, check_non_negative, check_positive
-from .._cli import MAX_SEED
+from .._checks import check_int, check_non_negative, check_positive, check_seed
 from .._errors import first_line
 from .._files import replaced_on_success
 from .._torch_files import load_torch_file
@@ -81,8 +80,7 @@ class TrainConfig:
             check_int(self.steps, "steps")
         for name in ("style_warmup", "checkpoint_every", "preview_every", "workers"):
             check_int(getattr(self, name), name, 0)
-        if check_int(self.seed, "seed", 0) > MAX_SEED:
-            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
+        check_seed(self.seed)
         for name in ("lr", "width", "loss_width"):
             check_positive(getattr(self, name), name)
         check_non_negative(self.distill_weight, "distill_weight")
