@@ -263,6 +263,15 @@ def stylize_images(
     return stylizer.stats
 
 
+def frame_rate(capture, default: float) -> float:
+    """An opened cv2.VideoCapture's frames per second, or ``default`` where it reports none
+    (0, negative or NaN: some cameras and streams)."""
+    import cv2
+
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return fps if math.isfinite(fps) and fps > 0 else default
+
+
 class VideoReader:
     """An opened video file: its properties and its frames as (H, W, 3) uint8 RGB.
 
@@ -277,8 +286,7 @@ class VideoReader:
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise ValueError(f"{path} is not a readable video")
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if math.isfinite(fps) and fps > 0 else 25.0  # a stream that does not say: PAL's
+        self.fps = frame_rate(self._capture, 25.0)  # a file that does not say: PAL's
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))

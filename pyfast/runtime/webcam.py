@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replaced_on_success, same_file
-from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, open_video_writer
+from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, frame_rate, open_video_writer
 
 _END = object()
 
@@ -216,7 +216,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     from tqdm.auto import tqdm
 
     capture = open_capture(source)
-    fps_in = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    fps_in = frame_rate(capture, 30.0)
     stop = threading.Event()
     frames_in = LatestSlot() if realtime else _Queue(stop)
     frames_out = LatestSlot() if realtime else _Queue(stop)

@@ -156,3 +156,14 @@ def test_stderr_muting_survives_a_closed_stderr_and_two_threads(monkeypatch):
     monkeypatch.setattr(sys, "stderr", None)  # pythonw, 2>&- : nothing to flush
     with _stderr_muted():
         pass
+
+
+@pytest.mark.parametrize("reported, expected", [(24.0, 24.0), (0.0, 30.0), (-1.0, 30.0), (float("nan"), 30.0)])
+def test_frame_rate_falls_back_where_the_capture_reports_none(reported, expected):
+    from pyfast.runtime.stylize import frame_rate
+
+    class Capture:
+        def get(self, prop):
+            return reported
+
+    assert frame_rate(Capture(), 30.0) == expected
