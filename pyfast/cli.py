@@ -151,7 +151,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     from .data.images import IMAGE_SUFFIXES
     from .runtime import Engine
     from .runtime.stylize import (MIN_SIDE, VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, plan_outputs,
-                                  stylize_images, stylize_video)
+                                  quiet_video_logs, stylize_images, stylize_video)
 
     if 0 < args.max_size < MIN_SIDE:
         raise UsageError(f"--max-size must be 0 (no limit) or at least {MIN_SIDE}, got {args.max_size}")
@@ -177,11 +177,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         from .runtime.ffmpeg import find_ffmpeg
 
         find_ffmpeg()  # a bad PYFAST_FFMPEG fails here, before any frame is stylised
-    if videos:  # an unreadable video gets pyfast's one-line error, not OpenCV's and FFmpeg's log lines as well
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET
-        import cv2
-
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    if videos:
+        quiet_video_logs()
     if images:
         stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
     for source in videos:
@@ -348,12 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     stylize = commands.add_parser(
         "stylize", help="stylise images, folders and videos with a style model",
         description="Runs a style model through ONNX Runtime on images (batched), folders and video "
-        "files (frame rate, size and sound kept). MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
+        "files (frame rate and size kept; with FFmpeg, the sound too, and MP4/MOV/MKV as H.264). "
+        "MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
     )
     stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")
     stylize.add_argument("-m", "--model", required=True, help="shipped model name, .onnx or .pth")
     stylize.add_argument("-o", "--output", default="stylized", help="output folder, or a file for one input (default: stylized/)")
-    stylize.add_argument("--max-size", type=_int_at_least(0), default=1024, help="longer side limit in pixels, 0 for none (default 1024)")
+    stylize.add_argument("--max-size", type=_int_at_least(0), default=1024, help="longer side limit in pixels, at least 5, or 0 for none (default 1024)")
     stylize.add_argument("--oversize", choices=("resize", "error"), default="resize", help="inputs over --max-size: resize (default) or error")
     stylize.add_argument("--preserve-color", action="store_true", help="keep the content's colours (transfer luminance)")
     stylize.add_argument("--strength", type=float, default=1.0, help="0..1 blend over the content (default 1)")

@@ -263,6 +263,15 @@ def stylize_images(
     return stylizer.stats
 
 
+def quiet_video_logs(opencv_level: str = "SILENT") -> None:
+    """Turns off FFmpeg's log lines in OpenCV's video back end and sets OpenCV's own log level
+    (``"SILENT"``, ``"ERROR"``, ...): pyfast reports an unreadable video in one line of its own."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET; read when a capture opens
+    import cv2
+
+    cv2.utils.logging.setLogLevel(getattr(cv2.utils.logging, f"LOG_LEVEL_{opencv_level}"))
+
+
 def frame_rate(capture, default: float) -> float:
     """An opened cv2.VideoCapture's frames per second, or ``default`` where it reports none
     (0, negative or NaN: some cameras and streams)."""

@@ -28,7 +28,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_webcam(args: argparse.Namespace) -> int:
     from ..runtime import Engine
-    from ..runtime.stylize import StylizeOptions, Stylizer
+    from ..runtime.stylize import StylizeOptions, Stylizer, quiet_video_logs
     from ..runtime.webcam import run_webcam
     from ..zoo import resolve_model
 
@@ -37,9 +37,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     source = args.video if args.video is not None else (args.camera or 0)
     engine = Engine(resolve_model(args.model), providers=args.provider, threads=args.threads)
     options = StylizeOptions(max_size=args.max_size or None, strength=args.strength, preserve_color=args.preserve_color)
-    import cv2
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # "camera N cannot be opened" says it once
+    quiet_video_logs("ERROR")  # OpenCV's "camera N cannot be opened" says it once; FFmpeg's lines go
     try:
         stats = run_webcam(Stylizer(engine, options), source, out=args.out, window=not args.no_window,
                            realtime=True if args.realtime else None, max_frames=args.max_frames,

@@ -104,3 +104,17 @@ def test_a_folder_of_generator_models_is_refused_at_start():
     store = ModelStore(ZOO_DIR / "generate")
     with pytest.raises(ValueError, match=r"is not a style model: it maps z .* and the service stylises"):
         store.load_all()
+
+
+@pytest.mark.parametrize("command", [["webcam", "--video", "{junk}", "-m", "mosaic", "--out", "{out}", "--no-window"],
+                                     ["stylize", "{junk}", "-m", "mosaic", "-o", "{out}", "--no-progress"]])
+def test_an_unreadable_video_is_one_line_of_pyfast_not_ffmpegs_log(tmp_path, command):
+    import subprocess
+    import sys
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    argv = [part.format(junk=junk, out=tmp_path / "out.mp4") for part in command]
+    result = subprocess.run([sys.executable, "-m", "pyfast", *argv], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"pyfast {command[0]}: error: {junk} is not a readable video"]
