@@ -173,11 +173,10 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
-    if videos and not args.no_sound:
+    if videos:
         from .runtime.ffmpeg import find_ffmpeg
 
         find_ffmpeg()  # a bad PYFAST_FFMPEG fails here, before any frame is stylised
-    if videos:
         quiet_video_logs()
     if images:
         stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
@@ -345,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     stylize = commands.add_parser(
         "stylize", help="stylise images, folders and videos with a style model",
         description="Runs a style model through ONNX Runtime on images (batched), folders and video "
-        "files (frame rate and size kept; with FFmpeg, the sound too, and MP4/MOV/MKV as H.264). "
+        "files (frame rate and size kept; with FFmpeg, the sound and the exact size, and MP4/MOV/MKV as H.264, "
+        "WebM as VP9). "
         "MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
     )
     stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")

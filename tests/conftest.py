@@ -29,6 +29,12 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The FFmpeg of the imageio-ffmpeg package (in the test extra); skips without it."""
+    return pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 

@@ -1,6 +1,7 @@
 """Finding and running FFmpeg: the sound of stylised videos (:mod:`pyfast.runtime.soundtrack`)
-and, where it has libx264, their H.264 pictures (:class:`FFmpegWriter`). OpenCV's writers,
-the fallback, write MPEG-4 Part 2 into MP4, which browsers do not play.
+and their pictures (:class:`FFmpegWriter`: H.264, VP9 or Motion JPEG by container, at the exact
+frame size). OpenCV's writers, the fallback, write MPEG-4 Part 2 into MP4, which browsers do
+not play, and round an odd frame size down to even.
 """
 
 from __future__ import annotations
@@ -72,6 +73,30 @@ def faststart(path: str | os.PathLike) -> list[str]:
     return ["-movflags", "+faststart"] if Path(path).suffix.lower() in (".mp4", ".m4v", ".mov") else []
 
 
+VIDEO_ENCODERS = {  # the container (by suffix) -> FFmpeg's encoder for its pictures
+    ".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
+    ".webm": "libvpx-vp9", ".avi": "mjpeg",
+}
+_ENCODER_OPTIONS = {  # quality where the eye sees no loss; speed well above the style network's frame rate
+    "libx264": ("-preset", "veryfast", "-crf", "18"),
+    "libvpx-vp9": ("-crf", "28", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1"),
+    "mjpeg": ("-q:v", "3"),
+}
+
+
+def video_encoder(path: str | os.PathLike) -> str | None:
+    """FFmpeg's encoder for the pictures of ``path``'s container (:data:`VIDEO_ENCODERS`); None for others."""
+    return VIDEO_ENCODERS.get(Path(path).suffix.lower())
+
+
+def _pixel_format(encoder: str, width: int, height: int) -> str:
+    if encoder == "mjpeg":
+        return "yuvj420p"  # full-range 4:2:0, JPEG's own; odd sizes are fine
+    if encoder == "libx264" and (width % 2 or height % 2):
+        return "yuv444p"  # H.264's 4:2:0 cannot hold an odd size
+    return "yuv420p"  # VP9 stores odd sizes in 4:2:0
+
+
 @lru_cache(maxsize=8)
 def has_encoder(ffmpeg: str, encoder: str) -> bool:
     """Whether this FFmpeg build has ``encoder`` (say ``"libx264"``); False if it cannot be run."""
@@ -83,30 +108,45 @@ def has_encoder(ffmpeg: str, encoder: str) -> bool:
 
 
 class FFmpegWriter:
-    """Encodes (H, W, 3) uint8 BGR frames to H.264 through a pipe into FFmpeg, with
-    cv2.VideoWriter's ``write`` / ``release``: yuv420p at CRF 18, or yuv444p for an odd width or
-    height, which 4:2:0 cannot hold (the size stays exact; Chromium decodes both, tested; other
-    browsers' support for 4:4:4 varies). FFmpeg runs in its own session: an interrupt is pyfast's
-    to act on.
+    """Encodes (H, W, 3) uint8 BGR frames through a pipe into FFmpeg, with cv2.VideoWriter's
+    ``write`` / ``release``, in the codec of ``name``'s container (:data:`VIDEO_ENCODERS`), at
+    the exact frame size:
 
-    ``release`` does not raise (it is called on the way out of errors too); a failure of
-    FFmpeg's is kept in :attr:`error`, or raised by :meth:`close`. Messages name ``name``
-    (the file the user asked for), default ``path``.
+    - MP4/M4V/MOV/MKV: H.264 at CRF 18, yuv420p, or yuv444p for an odd width or height, which
+      4:2:0 cannot hold (Chromium decodes both, tested; other browsers' support for 4:4:4
+      varies); MP4 and MOV with their index first, for streaming.
+    - WebM: VP9 at CRF 28, yuv420p (odd sizes too, their colours sited as for even ones).
+    - AVI: Motion JPEG at quality 3, full-range 4:2:0 (likewise).
+
+    FFmpeg runs in its own session: an interrupt is pyfast's to act on. ``release`` does not
+    raise (it is called on the way out of errors too); a failure of FFmpeg's is kept in
+    :attr:`error`, or raised by :meth:`close`. ``name`` (default ``path``) is the file the user
+    asked for: messages name it and its suffix picks the codec; ``path`` (often a temporary
+    file) has the same suffix.
 
     Raises:
-        ValueError: a frame rate that is not a finite number > 0, or FFmpeg cannot be started.
+        ValueError: a frame rate that is not a finite number > 0, a suffix with no codec
+            above, or FFmpeg cannot be started.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, ffmpeg: str,
-                 crf: int = 18, preset: str = "veryfast", name: str | os.PathLike | None = None) -> None:
+                 name: str | os.PathLike | None = None) -> None:
         rate = Fraction(check_positive(fps, "fps")).limit_denominator(1001)  # 29.97 -> 30000/1001
         self.name, self.size, self.error = os.fspath(name if name is not None else path), (height, width), None
+        encoder = video_encoder(self.name)
+        if encoder is None:
+            raise ValueError(f"cannot write video {self.name}: pyfast writes {', '.join(VIDEO_ENCODERS)} videos")
+        pixels = _pixel_format(encoder, width, height)
+        # FFmpeg subsamples the chroma of an odd width W into ceil(W / 2) samples by resampling (not by
+        # pairs), which shifts colours by up to a pixel: an odd size in 4:2:0 goes in padded to even
+        # (edge pixels repeated) and is cropped back after the conversion.
+        self._pad = (height % 2, width % 2) if pixels.endswith("420p") else (0, 0)
+        crop = ["-vf", f"format={pixels},crop={width}:{height}:0:0:exact=1"] if any(self._pad) else []
         self._log = tempfile.TemporaryFile()  # FFmpeg's messages: a file, so a full pipe never blocks it
-        pixels = "yuv444p" if width % 2 or height % 2 else "yuv420p"
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-                   "-s", f"{width}x{height}", "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
-                   "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", pixels,
-                   *faststart(path), file_url(path)]
+                   "-s", f"{width + self._pad[1]}x{height + self._pad[0]}",
+                   "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0", *crop,
+                   "-c:v", encoder, *_ENCODER_OPTIONS[encoder], "-pix_fmt", pixels, *faststart(path), file_url(path)]
         try:
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                              stderr=self._log, start_new_session=True)
@@ -128,6 +168,8 @@ class FFmpegWriter:
             raise ValueError(f"frame must be {(*self.size, 3)} uint8, got {frame.shape} {frame.dtype}")
         if self._process.stdin is None or self._process.stdin.closed:
             raise ValueError(f"the writer of {self.name} is released")
+        if any(self._pad):
+            frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).data)
         except OSError:  # BrokenPipeError: FFmpeg exited

@@ -355,24 +355,22 @@ def _stderr_muted() -> Iterator[None]:
             os.close(saved)
 
 
-H264_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # written as H.264 where FFmpeg has libx264
-
-
 def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int, ffmpeg: str | None = None):
     """A video writer to ``path`` (often a temporary file) for ``name``'s container, with
-    ``write(bgr_frame)`` and ``release()``: H.264 through ``ffmpeg``
-    (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`, any frame size) for MP4/MOV/MKV when that
-    FFmpeg has libx264, else a cv2.VideoWriter with the codec of :func:`video_fourcc` (which
-    rounds an odd frame size down to even).
+    ``write(bgr_frame)`` and ``release()``: through ``ffmpeg`` where it has the container's
+    encoder (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`: H.264, VP9 or Motion JPEG, the exact
+    frame size), else a cv2.VideoWriter with the codec of :func:`video_fourcc` (which rounds an
+    odd frame size down to even).
 
     Raises:
         ValueError: neither can write that container here, naming ``name``.
     """
     import cv2
 
-    from .ffmpeg import FFmpegWriter, has_encoder
+    from .ffmpeg import FFmpegWriter, has_encoder, video_encoder
 
-    if ffmpeg is not None and name.suffix.lower() in H264_SUFFIXES and has_encoder(ffmpeg, "libx264"):
+    encoder = video_encoder(name)
+    if ffmpeg is not None and encoder is not None and has_encoder(ffmpeg, encoder):
         return FFmpegWriter(path, fps, width, height, ffmpeg, name=name)
     fourcc = video_fourcc(name)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
@@ -388,24 +386,20 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     """Stylises a video, keeping its frame rate and frame size (frames over max size are
     processed downscaled and scaled back up) and, with ``sound`` and an FFmpeg at hand
     (:mod:`pyfast.runtime.ffmpeg`), its audio, in step with the pictures. Writes ``target``
-    with :func:`open_video_writer` (H.264 where FFmpeg can, else OpenCV's mp4v for
-    .mp4/.m4v/.mov, VP8 for .webm, MJPG otherwise); a run that fails or is interrupted leaves
+    with :func:`open_video_writer` (through FFmpeg where it can: H.264, VP9 for .webm, Motion
+    JPEG for .avi; else OpenCV's mp4v for .mp4/.m4v/.mov, VP8 for .webm, MJPG otherwise); a run
+    that fails or is interrupted leaves
     an existing ``target`` as it was. A video written without its sound says so in a warning.
     A variable-frame-rate source is written at its average rate.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
-            ``target`` cannot be written; with ``sound``, a ``PYFAST_FFMPEG`` that is not
-            an executable (before any frame is stylised).
+            ``target`` cannot be written; a ``PYFAST_FFMPEG`` that is not an executable
+            (before any frame is stylised).
     """
     from .ffmpeg import find_ffmpeg
 
-    try:
-        ffmpeg = find_ffmpeg()
-    except ValueError:  # a bad PYFAST_FFMPEG: an error only where the sound needs it
-        if sound:
-            raise
-        ffmpeg = None
+    ffmpeg = find_ffmpeg()
     with VideoReader(source) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:

@@ -168,8 +168,10 @@ def run_webcam(
     Args:
         stylizer: the style model and options (max size, strength, colour).
         source: a camera index or a video file.
-        out: video file to write (.mp4/.m4v/.mov: mp4v; .webm: VP8; .avi/.mkv: MJPG), frames
-            at the processed size (``max_size``), without the overlay.
+        out: video file to write (.mp4, .m4v, .mov, .mkv, .webm, .avi), frames at the processed
+            size (``max_size``), without the overlay and without sound; encoded through
+            FFmpeg where there is one (H.264, VP9, Motion JPEG: see
+            :func:`~pyfast.runtime.stylize.open_video_writer`), else by OpenCV.
         window: show the result in an OpenCV window (needs an OpenCV build with a GUI).
         realtime: drop frames the model has no time for (default: True for cameras, False
             for files, which are then processed frame by frame).
@@ -179,10 +181,13 @@ def run_webcam(
 
     Raises:
         ValueError: nothing to show or write (``window`` False and no ``out``), ``out`` not a
-            video file name or the source video itself, a source that cannot be opened, no
-            frame stylised, or no GUI for a window. FileNotFoundError: a missing video file.
+            video file name or the source video itself, a ``PYFAST_FFMPEG`` that is not an
+            executable, a source that cannot be opened, no frame stylised, or no GUI for a
+            window. FileNotFoundError: a missing video file.
     """
     import cv2
+
+    from .ffmpeg import find_ffmpeg
 
     if not window and out is None:
         raise ValueError("nothing to do: give an output file (out) or show a window")
@@ -192,6 +197,7 @@ def run_webcam(
             raise ValueError(f"cannot write video to {out}: name a {', '.join(VIDEO_SUFFIXES)} file")
         if not isinstance(source, int) and same_file(out, source):
             raise ValueError(f"writing {out} would overwrite the video being stylised; choose another name")
+    ffmpeg = find_ffmpeg() if out is not None else None
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     if window and re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
@@ -200,7 +206,7 @@ def run_webcam(
     live = isinstance(source, int)
     realtime = live if realtime is None else realtime
     with replaced_on_success(out) if out is not None else contextlib.nullcontext() as target:
-        stats = _run_pipeline(stylizer, source, out, target, window, live, realtime, max_frames, overlay,
+        stats = _run_pipeline(stylizer, source, out, target, ffmpeg, window, live, realtime, max_frames, overlay,
                               should_stop, progress)
         if out is not None and stats.written == 0:
             raise ValueError(f"no frame was stylised, so {out} was not written")
@@ -208,9 +214,9 @@ def run_webcam(
 
 
 def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None, target: Path | None,
-                  window: bool, live: bool, realtime: bool, max_frames: int | None, overlay: bool,
+                  ffmpeg: str | None, window: bool, live: bool, realtime: bool, max_frames: int | None, overlay: bool,
                   should_stop: Callable[[], bool] | None, progress: bool) -> WebcamStats:
-    """run_webcam's three threads, writing to ``target``; re-raises a thread's error, and
+    """run_webcam's three threads, writing to ``target`` (through ``ffmpeg`` where it can); re-raises a thread's error, and
     Ctrl-C unless the source is a camera."""
     import cv2
     from tqdm.auto import tqdm
@@ -275,7 +281,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
                 latencies.append((time.perf_counter() - taken) * 1e3)
                 if target is not None:
                     if writer is None:
-                        writer = open_video_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0])
+                        writer = open_video_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0], ffmpeg)
                     writer.write(bgr)
                     stats.written += 1
                 bar.update()
@@ -289,6 +295,8 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
             if writer is not None:
                 writer.release()
             shown.close()
+        if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file
+            raise ValueError(writer.error)
 
     threads = [threading.Thread(target=guarded(fn), name=f"pyfast-webcam-{name}", daemon=True)
                for name, fn in (("capture", capture_loop), ("inference", inference_loop), ("encoding", encoding_loop))]

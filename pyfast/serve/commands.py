@@ -111,7 +111,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--video", help="a video file instead of a camera")
     webcam.add_argument("-m", "--model", required=True, help="shipped model name or .onnx")
     webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .avi, .mov, .mkv, .webm), "
-                        "at the processed size (--max-size), without sound (`pyfast stylize` keeps a video's sound); "
+                        "at the processed size (--max-size), as `pyfast stylize` encodes videos (H.264 or VP9 with FFmpeg) but "
+                        "without sound (stylize keeps a video's sound); "
                         "Ctrl-C on a camera ends and keeps the recording")
     webcam.add_argument("--no-window", action="store_true", help="headless: only write --out")
     webcam.add_argument("--no-overlay", action="store_true", help="no frame rate / latency text in the window")

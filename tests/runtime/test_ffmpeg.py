@@ -7,11 +7,6 @@ import pytest
 from pyfast.runtime.ffmpeg import FFmpegWriter, find_ffmpeg, has_encoder
 
 
-@pytest.fixture(scope="module")
-def ffmpeg():
-    return pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
-
-
 def test_find_ffmpeg_prefers_the_configured_one_and_refuses_a_bad_one(monkeypatch, tmp_path, ffmpeg):
     monkeypatch.setenv("PYFAST_FFMPEG", ffmpeg)
     assert find_ffmpeg() == ffmpeg
@@ -51,8 +46,6 @@ def _frames(n=6, size=(36, 48)):
 
 
 def test_ffmpeg_writer_encodes_h264_that_decodes_back_close(tmp_path, ffmpeg):
-    import cv2
-
     assert has_encoder(ffmpeg, "libx264") and not has_encoder(ffmpeg, "no_such_encoder")
     frames = _frames()
     writer = FFmpegWriter(tmp_path / "out.mp4", 12.0, 48, 36, ffmpeg)
@@ -62,10 +55,7 @@ def test_ffmpeg_writer_encodes_h264_that_decodes_back_close(tmp_path, ffmpeg):
     described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True,
                                text=True).stderr
     assert "Video: h264" in described and "yuv420p" in described and "48x36" in described and "12 fps" in described
-    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
-    decoded = []
-    while (got := capture.read())[0]:
-        decoded.append(got[1])
+    decoded = _decoded(tmp_path / "out.mp4")
     assert len(decoded) == len(frames)
     errors = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(decoded, frames)]
     assert max(errors) < 12  # CRF 18 of 4x4-block noise, with 4:2:0 chroma: close, not bit-exact
@@ -75,13 +65,61 @@ def _describe(ffmpeg, path):
     return subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
 
 
-def test_odd_sizes_keep_their_size_in_4_4_4(tmp_path, ffmpeg):
-    writer = FFmpegWriter(tmp_path / "odd.mp4", 12.0, 47, 35, ffmpeg)
-    for frame in _frames(3, (36, 48)):
-        writer.write(np.ascontiguousarray(frame[:35, :47]))
+def _decoded(path):
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (got := capture.read())[0]:
+        frames.append(got[1])
+    return frames
+
+
+@pytest.mark.parametrize("suffix, codec, pixels", [(".mp4", "h264", "yuv444p"), (".mkv", "h264", "yuv444p"),
+                                                   (".webm", "vp9", "yuv420p"), (".avi", "mjpeg", "yuvj420p")])
+def test_every_container_keeps_an_odd_frame_size(tmp_path, ffmpeg, suffix, codec, pixels):
+    """OpenCV's writers round 47x35 down to 46x34; FFmpeg's codecs keep it (H.264 in 4:4:4)."""
+    frames = [np.ascontiguousarray(frame[:35, :47]) for frame in _frames(4, (36, 48))]
+    path = tmp_path / f"odd{suffix}"
+    writer = FFmpegWriter(path, 12.0, 47, 35, ffmpeg)
+    for frame in frames:
+        writer.write(frame)
     writer.close()
-    described = _describe(ffmpeg, tmp_path / "odd.mp4")
-    assert "Video: h264" in described and "yuv444p" in described and "47x35" in described
+    described = _describe(ffmpeg, path)
+    assert f"Video: {codec}" in described and pixels in described and "47x35" in described
+    decoded = _decoded(path)
+    assert len(decoded) == len(frames) and decoded[0].shape == (35, 47, 3)
+    if codec == "h264":  # 4:4:4; OpenCV's decoder resamples odd-sized 4:2:0 chroma itself (see below)
+        assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(decoded, frames)) < 8
+
+
+def _chroma_planes(ffmpeg, path, pixels, width, height):
+    """The decoded 4:2:0 frames' (U, V) planes as stored, (n, 2, ceil(H/2), ceil(W/2)): no colour conversion."""
+    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pixels, "-"],
+                         capture_output=True, check=True).stdout
+    luma, half = width * height, ((height + 1) // 2, (width + 1) // 2)
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, luma + 2 * half[0] * half[1])
+    return frames[:, luma:].reshape(-1, 2, *half).astype(int)
+
+
+@pytest.mark.parametrize("suffix, pixels", [(".webm", "yuv420p"), (".avi", "yuvj420p")])
+def test_odd_sizes_in_4_2_0_keep_their_colours_in_place(tmp_path, ffmpeg, suffix, pixels):
+    """Each chroma sample of a 47x35 picture covers the same 2x2 pixels as in the 48x36 one it is
+    cut from (FFmpeg left to itself resamples 47 columns into 24, shifting colours by ~1 pixel)."""
+    frames = _frames(4, (36, 48))
+    for name, (width, height) in (("even", (48, 36)), ("odd", (47, 35))):
+        writer = FFmpegWriter(tmp_path / f"{name}{suffix}", 12.0, width, height, ffmpeg)
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[:height, :width]))
+        writer.close()
+    even = _chroma_planes(ffmpeg, tmp_path / f"even{suffix}", pixels, 48, 36)
+    odd = _chroma_planes(ffmpeg, tmp_path / f"odd{suffix}", pixels, 47, 35)
+    assert np.abs(odd[..., :17, :23] - even[..., :17, :23]).mean() < 2  # the last row and column differ
+
+
+def test_ffmpeg_writer_refuses_a_container_it_has_no_codec_for(tmp_path, ffmpeg):
+    with pytest.raises(ValueError, match=r"cannot write video .*x\.flv: pyfast writes \.mp4, .*\.avi videos"):
+        FFmpegWriter(tmp_path / "x.flv", 12.0, 48, 36, ffmpeg)
 
 
 def test_ntsc_frame_rates_are_written_as_ratios(tmp_path, ffmpeg):
@@ -119,7 +157,7 @@ def test_ffmpeg_writer_reports_ffmpegs_failure(tmp_path, ffmpeg):
         FFmpegWriter(tmp_path / "x.mp4", 12.0, 48, 36, str(broken))
 
 
-def test_open_video_writer_uses_ffmpeg_only_where_h264_fits(tmp_path, ffmpeg):
+def test_open_video_writer_uses_ffmpeg_where_it_has_the_containers_encoder(tmp_path, ffmpeg):
     import cv2
 
     from pyfast.runtime.stylize import open_video_writer
@@ -129,10 +167,14 @@ def test_open_video_writer_uses_ffmpeg_only_where_h264_fits(tmp_path, ffmpeg):
         writer.release()
         return type(writer)
 
-    assert kind("a.mp4", (48, 36)) is FFmpegWriter and kind("a.mkv", (48, 36)) is FFmpegWriter
-    assert kind("b.mp4", (47, 36)) is FFmpegWriter  # in 4:4:4
-    assert kind("c.avi", (48, 36)) is cv2.VideoWriter and kind("d.webm", (48, 36)) is cv2.VideoWriter
-    assert kind("e.mp4", (48, 36), None) is cv2.VideoWriter
+    for name in ("a.mp4", "a.m4v", "a.mov", "a.mkv", "a.webm", "a.avi"):
+        assert kind(name, (47, 36)) is FFmpegWriter, name
+    assert kind("e.mp4", (48, 36), None) is cv2.VideoWriter and kind("e.webm", (48, 36), None) is cv2.VideoWriter
+    no_vp9 = tmp_path / "bin" / "ffmpeg"  # an FFmpeg build without libvpx-vp9 (only its encoder list matters)
+    no_vp9.parent.mkdir()
+    no_vp9.write_text("#!/bin/sh\necho ' V....D libx264 H.264'\n")
+    no_vp9.chmod(0o755)
+    assert kind("f.webm", (48, 36), str(no_vp9)) is cv2.VideoWriter
 
 
 _PLAYER_PAGE = """<html><body><pre id="r">pending</pre><script>
@@ -151,8 +193,8 @@ for (const name of names) {
 
 @pytest.mark.slow
 def test_chromium_plays_the_h264_files_and_not_opencvs_mpeg4(tmp_path, ffmpeg, browser):
-    """What the README says about browsers: H.264 (4:2:0 and the 4:4:4 of odd sizes) decodes in
-    Chromium with its size; OpenCV's MPEG-4 Part 2 .mp4 gives no picture."""
+    """What the README says about browsers: H.264 (4:2:0 and the 4:4:4 of odd sizes) and VP9 (odd
+    sizes too) decode in Chromium with their size; OpenCV's MPEG-4 Part 2 .mp4 gives no picture."""
     import json
     import re
 
@@ -161,14 +203,14 @@ def test_chromium_plays_the_h264_files_and_not_opencvs_mpeg4(tmp_path, ffmpeg, b
     from pyfast.runtime.stylize import open_video_writer
 
     for name, size, with_ffmpeg in (("h264.mp4", (48, 36), ffmpeg), ("odd.mp4", (47, 35), ffmpeg),
-                                    ("mp4v.mp4", (48, 36), None)):
+                                    ("odd.webm", (47, 35), ffmpeg), ("mp4v.mp4", (48, 36), None)):
         writer = open_video_writer(tmp_path / name, tmp_path / name, 12.0, *size, with_ffmpeg)
         for frame in _frames(12, (36, 48)):
             writer.write(np.ascontiguousarray(frame[:size[1], :size[0]]))
         writer.release()
         assert isinstance(writer, cv2.VideoWriter) == (with_ffmpeg is None)
     page = tmp_path / "page.html"
-    page.write_text(_PLAYER_PAGE % json.dumps(["h264.mp4", "odd.mp4", "mp4v.mp4"]))
+    page.write_text(_PLAYER_PAGE % json.dumps(["h264.mp4", "odd.mp4", "odd.webm", "mp4v.mp4"]))
     dom = subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                           "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}",
                           "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
@@ -176,5 +218,5 @@ def test_chromium_plays_the_h264_files_and_not_opencvs_mpeg4(tmp_path, ffmpeg, b
     found = re.search(r'<pre id="r">(\{.*?\})</pre>', dom)
     assert found, f"the page did not report: {dom[-500:]}"
     played = json.loads(found.group(1).replace("&quot;", '"'))
-    assert played["h264.mp4"] == "48x36" and played["odd.mp4"] == "47x35"
+    assert played["h264.mp4"] == "48x36" and played["odd.mp4"] == "47x35" and played["odd.webm"] == "47x35"
     assert played["mp4v.mp4"] in ("0x0", "error")  # no picture: Chromium has no MPEG-4 Part 2 decoder

@@ -6,11 +6,6 @@ from pyfast.runtime import soundtrack
 from pyfast.runtime.soundtrack import audio_codecs, copy_soundtrack
 
 
-@pytest.fixture(scope="module")
-def ffmpeg():
-    return pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
-
-
 def clip(path, ffmpeg, audio="aac", seconds=1.0, video="mpeg4"):
     """A small test-pattern video at 12 fps, with a 440 Hz tone encoded by ``audio`` (None: silent)."""
     command = [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size=48x36:rate=12:duration={seconds}"]

@@ -61,6 +61,25 @@ def test_offline_video_is_stylised_frame_by_frame(tmp_path):
     assert np.abs(written[5].astype(float) - original).mean() > 10
 
 
+def test_the_recording_goes_through_ffmpeg_at_its_exact_size(tmp_path, ffmpeg, monkeypatch):
+    import subprocess
+
+    monkeypatch.setenv("PYFAST_FFMPEG", ffmpeg)
+    source = tmp_path / "in.mkv"  # odd-sized, which OpenCV's writers cannot make
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=47x35:rate=12:duration=0.5",
+                    "-c:v", "libx264", "-pix_fmt", "yuv444p", str(source)], check=True)
+    stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), source, out=tmp_path / "out.webm",
+                       window=False)
+    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.webm")], capture_output=True,
+                               text=True).stderr
+    assert "Video: vp9" in described and "47x35" in described  # OpenCV would write VP8 at 46x34
+    assert stats.written == len(read_frames(tmp_path / "out.webm")) == 6
+    monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="PYFAST_FFMPEG=.*missing is not an executable file"):
+        run_webcam(Stylizer(SlowEngine(0.0)), source, out=tmp_path / "again.webm", window=False)
+    assert not (tmp_path / "again.webm").exists()
+
+
 def test_realtime_mode_drops_stale_frames_instead_of_lagging(tmp_path):
     source = make_video(tmp_path / "in.avi", frames=30, fps=200.0)  # 5 ms a frame; the model takes 30 ms
     stylizer = Stylizer(SlowEngine(0.03), StylizeOptions(max_size=None))
