@@ -155,7 +155,7 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
     )
     script = images / "ddp_train.py"
     script.write_text(code)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1")  # a rank that aborts prints its Python stacks
     logs = images / "ddp-logs"  # each rank's output in its own file, for the failure message
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
