@@ -1,7 +1,9 @@
 import os
 import re
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -156,14 +158,22 @@ def test_ddp_with_two_cpu_processes_on_gloo(images):
     script = images / "ddp_train.py"
     script.write_text(code)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1")  # a rank that aborts prints its Python stacks
-    logs = images / "ddp-logs"  # each rank's output in its own file, for the failure message
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "--log-dir", str(logs), "--redirects", "3", str(script)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    ranks = "\n".join(f"--- {log.relative_to(logs)}:\n{log.read_text(errors='replace')[-2000:]}"
-                      for log in sorted(logs.rglob("*.log")) if log.stat().st_size)
+    for attempt in (1, 2):
+        logs = images / f"ddp-logs-{attempt}"  # each rank's output in its own file, for the messages below
+        result = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+             "--log-dir", str(logs), "--redirects", "3", str(script)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        ranks = "\n".join(f"--- {log.relative_to(logs)}:\n{log.read_text(errors='replace')[-2000:]}"
+                          for log in sorted(logs.rglob("*.log")) if log.stat().st_size)
+        # A rank killed by a native abort (SIGABRT after "terminate called without an active exception" from
+        # C++, 2 of about 200 local runs, cause not found) gets one more launch and a warning that keeps its log;
+        # any other failure, a Python error in pyfast or the script included, fails at once.
+        if result.returncode == 0 or attempt == 2 or "(SIGABRT)" not in result.stderr:
+            break
+        warnings.warn(f"torchrun lost a rank to SIGABRT; launched again. First launch:\n{ranks}", stacklevel=1)
+        shutil.rmtree(out, ignore_errors=True)
     assert result.returncode == 0, f"{ranks}\n--- torchrun:\n{result.stderr[-1500:]}"
     assert sorted(p.name for p in out.glob("rank*")) == ["rank0-of-2", "rank1-of-2"]
     assert (out / "style.pth").is_file()
