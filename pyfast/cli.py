@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stylize", help="stylise images, folders and videos with a style model",
         description="Runs a style model through ONNX Runtime on images (batched), folders and video "
         "files (frame rate and size kept; with FFmpeg, the sound and the exact size, and MP4/MOV/MKV as H.264, "
-        "WebM as VP9). "
+        "WebM as VP9, AVI as Motion JPEG). "
         "MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
     )
     stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 
@@ -390,6 +391,10 @@ def test_stylize_refuses_a_bad_ffmpeg_setting_before_any_work(model_files, tmp_p
     silent = cli("stylize", source, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out.avi", "--no-progress",
                  "--no-sound")  # FFmpeg encodes the pictures too: the setting is checked all the same
     assert silent.returncode == 2 and "PYFAST_FFMPEG=" in silent.stderr and not (tmp_path / "out.avi").exists()
+    write_image(tmp_path / "in" / "photo.png", np.zeros((20, 20, 3), np.uint8))  # images are written before videos:
+    shutil.copy(source, tmp_path / "in" / "clip.avi")  # the setting is checked before either
+    mixed = cli("stylize", tmp_path / "in", "-m", model_files / "tiny.onnx", "-o", tmp_path / "mixed/", "--no-progress")
+    assert mixed.returncode == 2 and "PYFAST_FFMPEG=" in mixed.stderr and not (tmp_path / "mixed").exists()
 
 
 def test_stylize_rejects_non_onnx_and_wrong_rank_models(tmp_path, photos):

@@ -77,10 +77,12 @@ VIDEO_ENCODERS = {  # the container (by suffix) -> FFmpeg's encoder for its pict
     ".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
     ".webm": "libvpx-vp9", ".avi": "mjpeg",
 }
-_ENCODER_OPTIONS = {  # constant quality; H.264 and VP9 each ~10 ms of one core for a 1280x720 frame (webcam too)
-    "libx264": ("-preset", "veryfast", "-crf", "18"),
-    "libvpx-vp9": ("-crf", "28", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"),
-    "mjpeg": ("-q:v", "3"),
+_BT601 = ("-colorspace", "bt470bg")  # the YUV matrix FFmpeg converts with; untagged, players may take BT.709 for HD
+_ENCODER_OPTIONS = {  # constant quality; H.264 and VP9 each ~10-20 ms of one core for a 1280x720 frame (webcam too)
+    "libx264": ("-preset", "veryfast", "-crf", "18", *_BT601),
+    "libvpx-vp9": ("-crf", "28", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1",
+                   *_BT601),
+    "mjpeg": ("-q:v", "3"),  # JPEG's own BT.601, full range
 }
 
 
@@ -110,11 +112,11 @@ def has_encoder(ffmpeg: str, encoder: str) -> bool:
 class FFmpegWriter:
     """Encodes (H, W, 3) uint8 BGR frames through a pipe into FFmpeg, with cv2.VideoWriter's
     ``write`` / ``release``, in the codec of ``name``'s container (:data:`VIDEO_ENCODERS`), at
-    the exact frame size:
+    the exact frame size, tagged with the BT.601 matrix their colours are converted with:
 
     - MP4/M4V/MOV/MKV: H.264 at CRF 18, yuv420p, or yuv444p for an odd width or height, which
       4:2:0 cannot hold (Chromium decodes both, tested; other browsers' support for 4:4:4
-      varies); MP4 and MOV with their index first, for streaming.
+      varies); MP4, M4V and MOV with their index first, for streaming.
     - WebM: VP9 at CRF 28, yuv420p (odd sizes too, their colours sited as for even ones).
     - AVI: Motion JPEG at quality 3, full-range 4:2:0 (likewise).
 
@@ -131,8 +133,12 @@ class FFmpegWriter:
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, ffmpeg: str,
                  name: str | os.PathLike | None = None) -> None:
-        rate = Fraction(check_positive(fps, "fps")).limit_denominator(1001)  # 29.97 -> 30000/1001
+        exact = Fraction(check_positive(fps, "fps"))
+        rate = exact.limit_denominator(1001)  # 29.97 -> 30000/1001
+        if abs(rate - exact) > exact * Fraction(1, 10_000):  # a rate under 1/1001 fps, or finely fractional
+            rate = exact.limit_denominator(1_000_000)
         self.name, self.size, self.error = os.fspath(name if name is not None else path), (height, width), None
+        self._path, self._ffmpeg = os.fspath(path), ffmpeg
         encoder = video_encoder(self.name)
         if encoder is None:
             raise ValueError(f"cannot write video {self.name}: pyfast writes {', '.join(VIDEO_ENCODERS)} videos")
@@ -185,6 +191,8 @@ class FFmpegWriter:
                 pass
         if self._process.wait() != 0 and self.error is None:
             self.error = f"FFmpeg could not write {self.name}: {self._message()}"
+        elif self.error is None and not (os.path.isfile(self._path) and os.path.getsize(self._path)):
+            self.error = f"FFmpeg wrote nothing to {self.name} and reported no error: is {self._ffmpeg} FFmpeg?"
         self._log.close()
 
     def close(self) -> None:

@@ -360,7 +360,7 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
     ``write(bgr_frame)`` and ``release()``: through ``ffmpeg`` where it has the container's
     encoder (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`: H.264, VP9 or Motion JPEG, the exact
     frame size), else a cv2.VideoWriter with the codec of :func:`video_fourcc` (which rounds an
-    odd frame size down to even).
+    odd frame size down to even), with a RuntimeWarning if ``ffmpeg`` lacks that encoder.
 
     Raises:
         ValueError: neither can write that container here, naming ``name``.
@@ -370,9 +370,14 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
     from .ffmpeg import FFmpegWriter, has_encoder, video_encoder
 
     encoder = video_encoder(name)
-    if ffmpeg is not None and encoder is not None and has_encoder(ffmpeg, encoder):
-        return FFmpegWriter(path, fps, width, height, ffmpeg, name=name)
     fourcc = video_fourcc(name)
+    if ffmpeg is not None and encoder is not None:
+        if has_encoder(ffmpeg, encoder):
+            return FFmpegWriter(path, fps, width, height, ffmpeg, name=name)
+        import warnings
+
+        warnings.warn(f"{name}: the FFmpeg at {ffmpeg} has no {encoder} encoder, so OpenCV writes the pictures "
+                      f"({fourcc}; an odd frame size is rounded down to even)", RuntimeWarning, stacklevel=2)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
     if not writer.isOpened():

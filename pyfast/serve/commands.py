@@ -110,9 +110,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--camera", type=_int_at_least(0), help="camera index (default 0)")
     source.add_argument("--video", help="a video file instead of a camera")
     webcam.add_argument("-m", "--model", required=True, help="shipped model name or .onnx")
-    webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .avi, .mov, .mkv, .webm), "
-                        "at the processed size (--max-size), as `pyfast stylize` encodes videos (H.264 or VP9 with FFmpeg) but "
-                        "without sound (stylize keeps a video's sound); "
+    webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .m4v, .mov, .mkv, .webm, "
+                        ".avi), at the processed size (--max-size), encoded as `pyfast stylize` does (with FFmpeg: H.264, "
+                        "VP9 for .webm, Motion JPEG for .avi) but without sound (stylize keeps a video's sound); "
                         "Ctrl-C on a camera ends and keeps the recording")
     webcam.add_argument("--no-window", action="store_true", help="headless: only write --out")
     webcam.add_argument("--no-overlay", action="store_true", help="no frame rate / latency text in the window")

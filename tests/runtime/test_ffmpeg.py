@@ -87,6 +87,7 @@ def test_every_container_keeps_an_odd_frame_size(tmp_path, ffmpeg, suffix, codec
     writer.close()
     described = _describe(ffmpeg, path)
     assert f"Video: {codec}" in described and pixels in described and "47x35" in described
+    assert "bt470bg" in described  # the matrix the colours were converted with, for players that would guess
     decoded = _decoded(path)
     assert len(decoded) == len(frames) and decoded[0].shape == (35, 47, 3)
     if codec == "h264":  # 4:4:4; OpenCV's decoder resamples odd-sized 4:2:0 chroma itself (see below)
@@ -123,11 +124,18 @@ def test_ffmpeg_writer_refuses_a_container_it_has_no_codec_for(tmp_path, ffmpeg)
 
 
 def test_ntsc_frame_rates_are_written_as_ratios(tmp_path, ffmpeg):
+    import cv2
+
     writer = FFmpegWriter(tmp_path / "ntsc.mp4", 30000 / 1001, 48, 36, ffmpeg)
     for frame in _frames(3):
         writer.write(frame)
     writer.close()
     assert "29.97 fps" in _describe(ffmpeg, tmp_path / "ntsc.mp4")
+    writer = FFmpegWriter(tmp_path / "hourly.mkv", 1 / 3600, 48, 36, ffmpeg)  # under 1/1001: not rounded to 0
+    for frame in _frames(2):
+        writer.write(frame)
+    writer.close()
+    assert cv2.VideoCapture(str(tmp_path / "hourly.mkv")).get(cv2.CAP_PROP_FPS) == pytest.approx(1 / 3600, rel=1e-3)
     for fps in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="fps must be a finite number > 0"):
             FFmpegWriter(tmp_path / "x.mp4", fps, 48, 36, ffmpeg)
@@ -155,6 +163,13 @@ def test_ffmpeg_writer_reports_ffmpegs_failure(tmp_path, ffmpeg):
     broken.chmod(0o755)
     with pytest.raises(ValueError, match="cannot run FFmpeg .*Exec format error"):
         FFmpegWriter(tmp_path / "x.mp4", 12.0, 48, 36, str(broken))
+    silent = tmp_path / "silent-ffmpeg"  # takes the frames, exits 0, writes nothing
+    silent.write_text("#!/bin/sh\ncat > /dev/null\n")
+    silent.chmod(0o755)
+    writer = FFmpegWriter(tmp_path / "y.mp4", 12.0, 48, 36, str(silent))
+    writer.write(_frames(1)[0])
+    with pytest.raises(ValueError, match=r"FFmpeg wrote nothing to .*y\.mp4 and reported no error: is .*silent-ffmpeg"):
+        writer.close()
 
 
 def test_open_video_writer_uses_ffmpeg_where_it_has_the_containers_encoder(tmp_path, ffmpeg):
@@ -174,7 +189,8 @@ def test_open_video_writer_uses_ffmpeg_where_it_has_the_containers_encoder(tmp_p
     no_vp9.parent.mkdir()
     no_vp9.write_text("#!/bin/sh\necho ' V....D libx264 H.264'\n")
     no_vp9.chmod(0o755)
-    assert kind("f.webm", (48, 36), str(no_vp9)) is cv2.VideoWriter
+    with pytest.warns(RuntimeWarning, match=r"f\.webm: the FFmpeg at .* has no libvpx-vp9 encoder, so OpenCV writes"):
+        assert kind("f.webm", (48, 36), str(no_vp9)) is cv2.VideoWriter
 
 
 _PLAYER_PAGE = """<html><body><pre id="r">pending</pre><script>

@@ -80,6 +80,21 @@ def test_the_recording_goes_through_ffmpeg_at_its_exact_size(tmp_path, ffmpeg, m
     assert not (tmp_path / "again.webm").exists()
 
 
+def test_a_recording_ffmpeg_cannot_finish_is_an_error_and_keeps_the_earlier_file(tmp_path, monkeypatch):
+    failing = tmp_path / "ffmpeg"  # lists the encoder, takes the frames, then fails
+    failing.write_text("#!/bin/sh\ncase \"$*\" in *-encoders*) echo ' V....D libvpx-vp9 VP9'; exit 0;; esac\n"
+                       "cat > /dev/null\necho 'disk on fire' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("PYFAST_FFMPEG", str(failing))
+    out = tmp_path / "rec.webm"
+    out.write_bytes(b"an older recording")
+    with pytest.raises(ValueError, match=r"FFmpeg could not write .*rec\.webm: disk on fire"):
+        run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), make_video(tmp_path / "in.avi", frames=4),
+                   out=out, window=False)
+    assert out.read_bytes() == b"an older recording"
+    assert {p.name for p in tmp_path.iterdir()} == {"ffmpeg", "in.avi", "rec.webm"}
+
+
 def test_realtime_mode_drops_stale_frames_instead_of_lagging(tmp_path):
     source = make_video(tmp_path / "in.avi", frames=30, fps=200.0)  # 5 ms a frame; the model takes 30 ms
     stylizer = Stylizer(SlowEngine(0.03), StylizeOptions(max_size=None))
