@@ -35,6 +35,22 @@ def ffmpeg() -> str:
     return pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
 
 
+@pytest.fixture
+def av1_clip(tmp_path, ffmpeg):
+    """A 48x36, 12-frame AV1 clip, which the OpenCV of opencv-python cannot decode (skips where it can)."""
+    import cv2
+
+    from pyfast.runtime.ffmpeg import has_encoder
+    from tests.runtime.test_soundtrack import clip
+
+    if not has_encoder(ffmpeg, "libaom-av1"):
+        pytest.skip("this FFmpeg has no AV1 encoder")
+    path = clip(tmp_path / "av1.mp4", ffmpeg, audio=None, video="libaom-av1")
+    if cv2.VideoCapture(str(path)).grab():
+        pytest.skip("this OpenCV decodes AV1 itself")
+    return path
+
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 

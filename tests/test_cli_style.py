@@ -315,6 +315,16 @@ def test_stylize_encodes_every_container_through_ffmpeg(model_files, tmp_path, f
     assert frames == 6
 
 
+def _describe(ffmpeg, path):
+    return subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+
+
+def test_stylize_reads_a_codec_opencv_cannot_decode_through_ffmpeg(model_files, tmp_path, av1_clip, ffmpeg):
+    result = cli("stylize", av1_clip, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out.mp4", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "stylized 12 frame(s)" in result.stdout and "48x36" in _describe(ffmpeg, tmp_path / "out.mp4")
+
+
 @pytest.mark.parametrize("suffix, codec", [(".mp4", "h264"), (".webm", "vp9"), (".avi", "mjpeg")])
 def test_an_odd_sized_video_keeps_its_size(model_files, tmp_path, ffmpeg, suffix, codec):
     source = tmp_path / "odd.mkv"

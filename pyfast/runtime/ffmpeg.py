@@ -1,7 +1,8 @@
-"""Finding and running FFmpeg: the sound of stylised videos (:mod:`pyfast.runtime.soundtrack`)
-and their pictures (:class:`FFmpegWriter`: H.264, VP9 or Motion JPEG by container, at the exact
-frame size). OpenCV's writers, the fallback, write MPEG-4 Part 2 into MP4, which browsers do
-not play, and round an odd frame size down to even.
+"""Finding and running FFmpeg: the sound of stylised videos (:mod:`pyfast.runtime.soundtrack`),
+their pictures (:class:`FFmpegWriter`: H.264, VP9 or Motion JPEG by container, at the exact
+frame size) and the decoding of sources OpenCV cannot decode (:class:`FFmpegCapture`). OpenCV's
+writers, the fallback, write MPEG-4 Part 2 into MP4, which browsers do not play, and round an
+odd frame size down to even.
 """
 
 from __future__ import annotations
@@ -109,6 +110,20 @@ def has_encoder(ffmpeg: str, encoder: str) -> bool:
     return any(line.split()[1:2] == [encoder] for line in listing.splitlines() if line.strip())
 
 
+def _start(command: list[str], log, **pipes) -> subprocess.Popen:
+    """Starts FFmpeg (``command[0]``) in its own session, so an interrupt is pyfast's to act on,
+    with its messages going to the file ``log`` (a file never fills up and blocks it as a pipe can).
+
+    Raises:
+        ValueError: it cannot be started (``log`` is closed then).
+    """
+    try:
+        return subprocess.Popen(command, stderr=log, start_new_session=True, **pipes)
+    except OSError as exc:
+        log.close()
+        raise ValueError(f"cannot run FFmpeg {command[0]}: {exc.strerror or exc}") from None
+
+
 class FFmpegWriter:
     """Encodes (H, W, 3) uint8 BGR frames through a pipe into FFmpeg, with cv2.VideoWriter's
     ``write`` / ``release``, in the codec of ``name``'s container (:data:`VIDEO_ENCODERS`), at
@@ -148,17 +163,12 @@ class FFmpegWriter:
         # (edge pixels repeated) and is cropped back after the conversion.
         self._pad = (height % 2, width % 2) if pixels.endswith("420p") else (0, 0)
         crop = ["-vf", f"format={pixels},crop={width}:{height}:0:0:exact=1"] if any(self._pad) else []
-        self._log = tempfile.TemporaryFile()  # FFmpeg's messages: a file, so a full pipe never blocks it
+        self._log = tempfile.TemporaryFile()
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
                    "-s", f"{width + self._pad[1]}x{height + self._pad[0]}",
                    "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0", *crop,
                    "-c:v", encoder, *_ENCODER_OPTIONS[encoder], "-pix_fmt", pixels, *faststart(path), file_url(path)]
-        try:
-            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                             stderr=self._log, start_new_session=True)
-        except OSError as exc:
-            self._log.close()
-            raise ValueError(f"cannot run FFmpeg {ffmpeg}: {exc.strerror or exc}") from None
+        self._process = _start(command, self._log, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoWriter's name)
         return self._process.poll() is None
@@ -206,3 +216,57 @@ class FFmpegWriter:
             return f"exit status {self._process.returncode}"
         self._log.seek(0)
         return first_message(self._log.read().decode(errors="replace"), self._process.returncode)
+
+
+class FFmpegCapture:
+    """Decodes a video file's first video stream through a pipe from FFmpeg, for files whose
+    codec OpenCV's own FFmpeg cannot decode (AV1 in opencv-python, say), with
+    cv2.VideoCapture's ``read`` / ``get`` / ``isOpened`` / ``release``: (H, W, 3) uint8 BGR
+    frames, shown upright as OpenCV shows them (FFmpeg applies the rotation metadata too) and
+    scaled to exactly ``width`` x ``height`` should FFmpeg see another size.
+
+    ``get`` answers what the caller probed (``properties``: cv2 property id -> value), 0 for
+    anything else. After ``read`` returns False, :attr:`error` holds FFmpeg's first error
+    message, if it gave one (it may exit 0 after decoding nothing from a corrupt stream).
+
+    Raises:
+        ValueError: FFmpeg cannot be started.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, ffmpeg: str,
+                 properties: dict[int, float] | None = None) -> None:
+        self.size, self.error, self._properties = (height, width), None, dict(properties or {})
+        self._log = tempfile.TemporaryFile()
+        command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", file_url(path), "-map", "0:v:0",
+                   "-vf", f"scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
+        self._process = _start(command, self._log, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
+        return self._process.stdout is not None and not self._process.stdout.closed
+
+    def get(self, prop: int) -> float:
+        return float(self._properties.get(prop, 0.0))
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        """The next frame, as cv2.VideoCapture.read: (True, (H, W, 3) uint8 BGR) or (False, None) at the end."""
+        if not self.isOpened():
+            return False, None
+        count = self.size[0] * self.size[1] * 3
+        data = self._process.stdout.read(count)
+        if len(data) < count:
+            self._process.wait()
+            self._log.seek(0)
+            messages = self._log.read().decode(errors="replace")
+            if messages.strip() or self._process.returncode != 0:
+                self.error = f"FFmpeg: {first_message(messages, self._process.returncode)}"
+            return False, None
+        return True, np.frombuffer(data, np.uint8).reshape(*self.size, 3)
+
+    def release(self) -> None:
+        """Stops FFmpeg (it may be mid-file) and closes the pipe; harmless twice."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._log.close()

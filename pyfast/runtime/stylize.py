@@ -282,35 +282,53 @@ def frame_rate(capture, default: float) -> float:
 
 
 class VideoReader:
-    """An opened video file: its properties and its frames as (H, W, 3) uint8 RGB.
+    """An opened video file: its properties and its frames as (H, W, 3) uint8 RGB, decoded by
+    OpenCV or, for a codec OpenCV cannot decode (AV1 in opencv-python), by ``ffmpeg``
+    (:class:`~pyfast.runtime.ffmpeg.FFmpegCapture`). ``capture`` is the cv2.VideoCapture-like
+    object behind it (BGR ``read``).
 
     Raises:
         ValueError: the file cannot be opened as a video.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ffmpeg: str | None = None) -> None:
         import cv2
 
+        from .ffmpeg import FFmpegCapture
+
         self.path = path
-        self._capture = cv2.VideoCapture(str(path))
-        if not self._capture.isOpened():
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
             raise ValueError(f"{path} is not a readable video")
-        self.fps = frame_rate(self._capture, 25.0)  # a file that does not say: PAL's
-        self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.fps = frame_rate(capture, 25.0)  # a file that does not say: PAL's
+        self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        decodes = capture.grab()
+        capture.release()
+        if decodes or ffmpeg is None or self.width < 1 or self.height < 1:
+            self.capture = cv2.VideoCapture(str(path))  # from the first frame again
+        else:
+            properties = {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.frame_count,
+                          cv2.CAP_PROP_FRAME_WIDTH: self.width, cv2.CAP_PROP_FRAME_HEIGHT: self.height}
+            self.capture = FFmpegCapture(path, self.width, self.height, ffmpeg, properties)
+
+    @property
+    def error(self) -> str | None:
+        """Why decoding stopped early, where the decoder says (FFmpeg's message), else None."""
+        return getattr(self.capture, "error", None)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         import cv2
 
         while True:
-            ok, frame = self._capture.read()
+            ok, frame = self.capture.read()
             if not ok:
                 return
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
-        self._capture.release()
+        self.capture.release()
 
     def __enter__(self) -> "VideoReader":
         return self
@@ -388,7 +406,8 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
 
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool = True,
                   sound: bool = True) -> StylizeStats:
-    """Stylises a video, keeping its frame rate and frame size (frames over max size are
+    """Stylises a video (decoded by OpenCV, or by FFmpeg where OpenCV cannot: :class:`VideoReader`),
+    keeping its frame rate and frame size (frames over max size are
     processed downscaled and scaled back up) and, with ``sound`` and an FFmpeg at hand
     (:mod:`pyfast.runtime.ffmpeg`), its audio, in step with the pictures. Writes ``target``
     with :func:`open_video_writer` (through FFmpeg where it can: H.264, VP9 for .webm, Motion
@@ -405,7 +424,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     from .ffmpeg import find_ffmpeg
 
     ffmpeg = find_ffmpeg()
-    with VideoReader(source) as video:
+    with VideoReader(source, ffmpeg) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
@@ -413,7 +432,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
             writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg)
             try:
                 if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
-                    raise ValueError(f"{source}: no frame could be decoded")
+                    reason = f" ({video.error})" if video.error else ""
+                    raise ValueError(f"{source}: no frame could be decoded{reason}")
             finally:
                 writer.release()
             if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file

@@ -116,8 +116,9 @@ class WebcamStats:
         return self.stylized / self.seconds if self.seconds > 0 else 0.0
 
 
-def open_capture(source: int | str | Path):
-    """A cv2.VideoCapture for a camera index or a video file.
+def open_capture(source: int | str | Path, ffmpeg: str | None = None):
+    """A cv2.VideoCapture for a camera index, or for a video file one with its read/get
+    (:class:`~pyfast.runtime.stylize.VideoReader`'s, decoding through ``ffmpeg`` what OpenCV cannot).
 
     Raises:
         FileNotFoundError: a video path that does not exist. ValueError: cannot be opened.
@@ -132,7 +133,7 @@ def open_capture(source: int | str | Path):
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such video file: {path}")
-    return VideoReader(path)._capture
+    return VideoReader(path, ffmpeg).capture
 
 
 def draw_fps(bgr: np.ndarray, fps: float, latency_ms: float) -> np.ndarray:
@@ -197,7 +198,7 @@ def run_webcam(
             raise ValueError(f"cannot write video to {out}: name a {', '.join(VIDEO_SUFFIXES)} file")
         if not isinstance(source, int) and same_file(out, source):
             raise ValueError(f"writing {out} would overwrite the video being stylised; choose another name")
-    ffmpeg = find_ffmpeg() if out is not None else None
+    ffmpeg = find_ffmpeg() if out is not None or not isinstance(source, int) else None  # writes / decodes
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     if window and re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
@@ -221,7 +222,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     import cv2
     from tqdm.auto import tqdm
 
-    capture = open_capture(source)
+    capture = open_capture(source, ffmpeg)
     fps_in = frame_rate(capture, 30.0)
     stop = threading.Event()
     frames_in = LatestSlot() if realtime else _Queue(stop)

@@ -4,7 +4,8 @@ import sys
 import numpy as np
 import pytest
 
-from pyfast.runtime.ffmpeg import FFmpegWriter, find_ffmpeg, has_encoder
+from pyfast.runtime.ffmpeg import FFmpegCapture, FFmpegWriter, find_ffmpeg, has_encoder
+from tests.runtime.test_soundtrack import clip
 
 
 def test_find_ffmpeg_prefers_the_configured_one_and_refuses_a_bad_one(monkeypatch, tmp_path, ffmpeg):
@@ -236,3 +237,58 @@ def test_chromium_plays_the_h264_files_and_not_opencvs_mpeg4(tmp_path, ffmpeg, b
     played = json.loads(found.group(1).replace("&quot;", '"'))
     assert played["h264.mp4"] == "48x36" and played["odd.mp4"] == "47x35" and played["odd.webm"] == "47x35"
     assert played["mp4v.mp4"] in ("0x0", "error")  # no picture: Chromium has no MPEG-4 Part 2 decoder
+
+
+def _opencv_frames(path):
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    frames = []
+    while (got := capture.read())[0]:
+        frames.append(got[1])
+    return size, frames
+
+
+def test_ffmpeg_capture_decodes_as_opencv_does_rotation_included(tmp_path, ffmpeg):
+    import cv2
+
+    plain = clip(tmp_path / "plain.mp4", ffmpeg, audio=None, video="libx264")
+    rotated = tmp_path / "rotated.mp4"  # a phone's portrait video: pictures stored landscape, shown turned
+    subprocess.run([ffmpeg, "-v", "error", "-display_rotation", "90", "-i", str(plain), "-c", "copy", str(rotated)],
+                   check=True)
+    for path, shown in ((plain, (48, 36)), (rotated, (36, 48))):
+        size, expected = _opencv_frames(path)
+        assert size == shown and len(expected) == 12
+        capture = FFmpegCapture(path, *size, ffmpeg, {cv2.CAP_PROP_FPS: 12.0})
+        got = []
+        while (frame := capture.read())[0]:
+            got.append(frame[1])
+        assert len(got) == 12 and got[0].shape == (shown[1], shown[0], 3)
+        assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(got, expected)) < 1.5
+        assert capture.read() == (False, None) and capture.error is None
+        assert capture.get(cv2.CAP_PROP_FPS) == 12.0 and capture.get(cv2.CAP_PROP_FRAME_COUNT) == 0
+        capture.release()
+        capture.release()  # twice: harmless
+        assert not capture.isOpened()
+
+
+def test_video_reader_falls_back_to_ffmpeg_for_a_codec_opencv_cannot_decode(av1_clip, ffmpeg, tmp_path):
+    from pyfast.runtime.stylize import VideoReader
+
+    with VideoReader(av1_clip, ffmpeg) as video:
+        assert isinstance(video.capture, FFmpegCapture) and (video.width, video.height, video.fps) == (48, 36, 12.0)
+        frames = list(video)
+    assert len(frames) == 12 and frames[0].shape == (36, 48, 3) and frames[0].std() > 20  # the test pattern
+    with VideoReader(av1_clip) as video:  # no FFmpeg: OpenCV's nothing, as before
+        assert list(video) == [] and video.error is None
+    indexed = tmp_path / "indexed.mp4"  # the index first, then every frame's data zeroed: FFmpeg decodes nothing
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(av1_clip), "-c", "copy", "-movflags", "+faststart", str(indexed)],
+                   check=True)
+    corrupt = bytearray(indexed.read_bytes())
+    start = corrupt.find(b"mdat") + 4
+    corrupt[start:] = bytes(len(corrupt) - start)
+    (tmp_path / "corrupt.mp4").write_bytes(corrupt)
+    with VideoReader(tmp_path / "corrupt.mp4", ffmpeg) as video:
+        assert isinstance(video.capture, FFmpegCapture)
+        assert list(video) == [] and video.error.startswith("FFmpeg: ")  # and says why

@@ -80,6 +80,12 @@ def test_the_recording_goes_through_ffmpeg_at_its_exact_size(tmp_path, ffmpeg, m
     assert not (tmp_path / "again.webm").exists()
 
 
+def test_a_video_opencv_cannot_decode_plays_through_ffmpeg(av1_clip, tmp_path):
+    stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), av1_clip, out=tmp_path / "out.avi",
+                       window=False)
+    assert stats.captured == stats.written == 12 and read_frames(tmp_path / "out.avi")[0].shape == (36, 48, 3)
+
+
 def test_a_recording_ffmpeg_cannot_finish_is_an_error_and_keeps_the_earlier_file(tmp_path, monkeypatch):
     failing = tmp_path / "ffmpeg"  # lists the encoder, takes the frames, then fails
     failing.write_text("#!/bin/sh\ncase \"$*\" in *-encoders*) echo ' V....D libvpx-vp9 VP9'; exit 0;; esac\n"
@@ -255,7 +261,7 @@ class FakeCamera:
 def test_ctrl_c_on_a_camera_ends_and_keeps_the_recording(tmp_path, monkeypatch):
     import pyfast.runtime.webcam as webcam
 
-    monkeypatch.setattr(webcam, "open_capture", lambda source: FakeCamera())
+    monkeypatch.setattr(webcam, "open_capture", lambda source, ffmpeg=None: FakeCamera())
     out = tmp_path / "rec.avi"
     out.write_bytes(b"an older recording")
     stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), 0, out=out, window=False,
