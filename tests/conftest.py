@@ -51,6 +51,20 @@ def av1_clip(tmp_path, ffmpeg):
     return path
 
 
+@pytest.fixture
+def corrupt_av1_clip(av1_clip, ffmpeg):
+    """``av1_clip`` with its index first and every frame's data zeroed: OpenCV opens it, FFmpeg decodes nothing."""
+    indexed = av1_clip.with_name("indexed.mp4")
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(av1_clip), "-c", "copy", "-movflags", "+faststart", str(indexed)],
+                   check=True)
+    data = bytearray(indexed.read_bytes())
+    start = data.find(b"mdat") + 4
+    data[start:] = bytes(len(data) - start)
+    corrupt = av1_clip.with_name("corrupt.mp4")
+    corrupt.write_bytes(data)
+    return corrupt
+
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 

@@ -101,6 +101,18 @@ def _pixel_format(encoder: str, width: int, height: int) -> str:
 
 
 @lru_cache(maxsize=8)
+def _passthrough(ffmpeg: str) -> tuple[str, str]:
+    """The option that hands frames on as decoded, none duplicated or dropped for a constant rate
+    (FFmpeg's default for raw output, which would desynchronise a variable-rate or late-starting
+    video from its sound): ``-fps_mode`` since FFmpeg 5.1, ``-vsync`` before it (gone in 9)."""
+    try:
+        listing = run_ffmpeg(ffmpeg, "-h", "long").stdout
+    except RuntimeError:
+        listing = ""
+    return ("-fps_mode", "passthrough") if "-fps_mode" in listing else ("-vsync", "passthrough")
+
+
+@lru_cache(maxsize=8)
 def has_encoder(ffmpeg: str, encoder: str) -> bool:
     """Whether this FFmpeg build has ``encoder`` (say ``"libx264"``); False if it cannot be run."""
     try:
@@ -222,8 +234,10 @@ class FFmpegCapture:
     """Decodes a video file's first video stream through a pipe from FFmpeg, for files whose
     codec OpenCV's own FFmpeg cannot decode (AV1 in opencv-python, say), with
     cv2.VideoCapture's ``read`` / ``get`` / ``isOpened`` / ``release``: (H, W, 3) uint8 BGR
-    frames, shown upright as OpenCV shows them (FFmpeg applies the rotation metadata too) and
-    scaled to exactly ``width`` x ``height`` should FFmpeg see another size.
+    frames, each decoded frame once (no frame-rate conversion), turned upright as OpenCV turns
+    them (FFmpeg applies the rotation metadata too, and a mirroring one, which OpenCV ignores),
+    and scaled to exactly ``width`` x ``height`` should FFmpeg see another size. Frames are
+    writable arrays, as OpenCV's are.
 
     ``get`` answers what the caller probed (``properties``: cv2 property id -> value), 0 for
     anything else. After ``read`` returns False, :attr:`error` holds FFmpeg's first error
@@ -236,9 +250,11 @@ class FFmpegCapture:
     def __init__(self, path: str | os.PathLike, width: int, height: int, ffmpeg: str,
                  properties: dict[int, float] | None = None) -> None:
         self.size, self.error, self._properties = (height, width), None, dict(properties or {})
+        self._ffmpeg, self._frames = ffmpeg, 0
         self._log = tempfile.TemporaryFile()
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", file_url(path), "-map", "0:v:0",
-                   "-vf", f"scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
+                   "-vf", f"scale={width}:{height}", *_passthrough(ffmpeg), "-f", "rawvideo", "-pix_fmt", "bgr24",
+                   "pipe:1"]
         self._process = _start(command, self._log, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
@@ -251,16 +267,21 @@ class FFmpegCapture:
         """The next frame, as cv2.VideoCapture.read: (True, (H, W, 3) uint8 BGR) or (False, None) at the end."""
         if not self.isOpened():
             return False, None
-        count = self.size[0] * self.size[1] * 3
-        data = self._process.stdout.read(count)
-        if len(data) < count:
+        frame = np.empty((*self.size, 3), np.uint8)
+        view, got = memoryview(frame).cast("B"), 0
+        while got < view.nbytes and (count := self._process.stdout.readinto(view[got:])):
+            got += count
+        if got < view.nbytes:
             self._process.wait()
             self._log.seek(0)
             messages = self._log.read().decode(errors="replace")
             if messages.strip() or self._process.returncode != 0:
                 self.error = f"FFmpeg: {first_message(messages, self._process.returncode)}"
+            elif self._frames == 0:
+                self.error = f"{self._ffmpeg} gave no frame and no message: is it FFmpeg?"
             return False, None
-        return True, np.frombuffer(data, np.uint8).reshape(*self.size, 3)
+        self._frames += 1
+        return True, frame
 
     def release(self) -> None:
         """Stops FFmpeg (it may be mid-file) and closes the pipe; harmless twice."""

@@ -324,6 +324,8 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
         raise errors[0]
     if interrupted and not live:
         raise KeyboardInterrupt
+    if stats.captured == 0 and getattr(capture, "error", None):  # FFmpegCapture: why nothing was decoded
+        raise ValueError(f"{source}: no frame could be decoded ({capture.error})")
     return stats
 
 

@@ -273,7 +273,7 @@ def test_ffmpeg_capture_decodes_as_opencv_does_rotation_included(tmp_path, ffmpe
         assert not capture.isOpened()
 
 
-def test_video_reader_falls_back_to_ffmpeg_for_a_codec_opencv_cannot_decode(av1_clip, ffmpeg, tmp_path):
+def test_video_reader_falls_back_to_ffmpeg_for_a_codec_opencv_cannot_decode(av1_clip, ffmpeg):
     from pyfast.runtime.stylize import VideoReader
 
     with VideoReader(av1_clip, ffmpeg) as video:
@@ -282,13 +282,43 @@ def test_video_reader_falls_back_to_ffmpeg_for_a_codec_opencv_cannot_decode(av1_
     assert len(frames) == 12 and frames[0].shape == (36, 48, 3) and frames[0].std() > 20  # the test pattern
     with VideoReader(av1_clip) as video:  # no FFmpeg: OpenCV's nothing, as before
         assert list(video) == [] and video.error is None
-    indexed = tmp_path / "indexed.mp4"  # the index first, then every frame's data zeroed: FFmpeg decodes nothing
-    subprocess.run([ffmpeg, "-v", "error", "-i", str(av1_clip), "-c", "copy", "-movflags", "+faststart", str(indexed)],
-                   check=True)
-    corrupt = bytearray(indexed.read_bytes())
-    start = corrupt.find(b"mdat") + 4
-    corrupt[start:] = bytes(len(corrupt) - start)
-    (tmp_path / "corrupt.mp4").write_bytes(corrupt)
-    with VideoReader(tmp_path / "corrupt.mp4", ffmpeg) as video:
+
+
+def test_video_reader_says_why_ffmpeg_decoded_nothing(corrupt_av1_clip, ffmpeg):
+    from pyfast.runtime.stylize import VideoReader
+
+    with VideoReader(corrupt_av1_clip, ffmpeg) as video:
         assert isinstance(video.capture, FFmpegCapture)
         assert list(video) == [] and video.error.startswith("FFmpeg: ")  # and says why
+
+
+def test_ffmpeg_capture_hands_on_each_frame_once_for_variable_rates_and_late_starts(tmp_path, ffmpeg):
+    """No frame-rate conversion: FFmpeg's default for raw output would repeat and drop frames, and
+    the stylised pictures would drift from the sound."""
+    plain = clip(tmp_path / "plain.mp4", ffmpeg, audio=None, video="libx264", seconds=2.0)  # 24 frames at 12 fps
+    gappy = tmp_path / "gappy.mkv"  # frames 5-15 gone: 13 frames over 2 s
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(plain), "-vf", "select='not(between(n,5,15))'",
+                    "-fps_mode", "vfr", "-c:v", "libx264", str(gappy)], check=True)
+    late = tmp_path / "late.mp4"  # the pictures start 0.5 s after the sound
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=3", "-itsoffset", "0.5",
+                    "-i", str(plain), "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", str(late)], check=True)
+    for path, frames in ((gappy, 13), (late, 24)):
+        size, expected = _opencv_frames(path)
+        capture = FFmpegCapture(path, *size, ffmpeg)
+        got = []
+        while (frame := capture.read())[0]:
+            got.append(frame[1])
+        capture.release()
+        assert len(got) == len(expected) == frames, path.name
+        assert got[0].flags.writeable  # as OpenCV's frames are: callers draw on them
+        assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(got, expected)) < 1.5
+
+
+def test_ffmpeg_capture_names_a_program_that_is_not_ffmpeg(tmp_path):
+    mute = tmp_path / "not-ffmpeg"  # exits 0, says nothing, gives nothing
+    mute.write_text("#!/bin/sh\nexit 0\n")
+    mute.chmod(0o755)
+    capture = FFmpegCapture(tmp_path / "x.mp4", 48, 36, str(mute))
+    assert capture.read() == (False, None)
+    assert capture.error == f"{mute} gave no frame and no message: is it FFmpeg?"
+    capture.release()

@@ -86,6 +86,12 @@ def test_a_video_opencv_cannot_decode_plays_through_ffmpeg(av1_clip, tmp_path):
     assert stats.captured == stats.written == 12 and read_frames(tmp_path / "out.avi")[0].shape == (36, 48, 3)
 
 
+def test_a_video_ffmpeg_decodes_nothing_from_is_an_error_saying_why(corrupt_av1_clip, tmp_path):
+    with pytest.raises(ValueError, match=r"corrupt\.mp4: no frame could be decoded \(FFmpeg: "):
+        run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), corrupt_av1_clip,
+                   out=tmp_path / "out.avi", window=False)
+
+
 def test_a_recording_ffmpeg_cannot_finish_is_an_error_and_keeps_the_earlier_file(tmp_path, monkeypatch):
     failing = tmp_path / "ffmpeg"  # lists the encoder, takes the frames, then fails
     failing.write_text("#!/bin/sh\ncase \"$*\" in *-encoders*) echo ' V....D libvpx-vp9 VP9'; exit 0;; esac\n"
