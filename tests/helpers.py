@@ -1,6 +1,7 @@
 """Small assertions and test files shared by the tests."""
 
 import struct
+import subprocess
 import zlib
 
 import torch
@@ -22,3 +23,20 @@ def png_header_only(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def describe_media(ffmpeg: str, path) -> str:
+    """FFmpeg's description of a media file (its streams: codec, pixel format, size, rate)."""
+    return subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+
+
+def read_frames(path) -> list:
+    """Every frame of a video as OpenCV decodes it: (H, W, 3) uint8 BGR arrays."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (got := capture.read())[0]:
+        frames.append(got[1])
+    capture.release()
+    return frames

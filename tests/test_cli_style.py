@@ -14,6 +14,7 @@ from pyfast.cli import main
 from pyfast.data import read_image, write_image
 from pyfast.models import TransformerNet
 from pyfast.style import save_model
+from tests.helpers import describe_media
 
 pytestmark = pytest.mark.filterwarnings("ignore:no VGG-16 weights given")
 
@@ -305,7 +306,7 @@ def test_stylize_encodes_every_container_through_ffmpeg(model_files, tmp_path, f
     source = _video(tmp_path / "clip.avi", size=size)
     target = tmp_path / f"styled{suffix}"
     assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(target), "--no-progress"]) == 0
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(target)], capture_output=True, text=True).stderr
+    described = describe_media(ffmpeg, target)
     assert f"Video: {codec}" in described and f"{size[0]}x{size[1]}" in described
     capture = cv2.VideoCapture(str(target))
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
@@ -315,14 +316,10 @@ def test_stylize_encodes_every_container_through_ffmpeg(model_files, tmp_path, f
     assert frames == 6
 
 
-def _describe(ffmpeg, path):
-    return subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
-
-
 def test_stylize_reads_a_codec_opencv_cannot_decode_through_ffmpeg(model_files, tmp_path, av1_clip, ffmpeg):
     result = cli("stylize", av1_clip, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out.mp4", "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert "stylized 12 frame(s)" in result.stdout and "48x36" in _describe(ffmpeg, tmp_path / "out.mp4")
+    assert "stylized 12 frame(s)" in result.stdout and "48x36" in describe_media(ffmpeg, tmp_path / "out.mp4")
 
 
 @pytest.mark.parametrize("suffix, codec", [(".mp4", "h264"), (".webm", "vp9"), (".avi", "mjpeg")])
@@ -332,7 +329,7 @@ def test_an_odd_sized_video_keeps_its_size(model_files, tmp_path, ffmpeg, suffix
                     "-c:v", "libx264", "-pix_fmt", "yuv444p", str(source)], check=True)
     target = tmp_path / f"out{suffix}"
     assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(target), "--no-progress"]) == 0
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(target)], capture_output=True, text=True).stderr
+    described = describe_media(ffmpeg, target)
     assert f"Video: {codec}" in described and "47x35" in described  # OpenCV's writers would make it 46x34
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pyfast.runtime.ffmpeg import FFmpegCapture, FFmpegWriter, find_ffmpeg, has_encoder
+from tests.helpers import describe_media, read_frames
 from tests.runtime.test_soundtrack import clip
 
 
@@ -53,27 +54,12 @@ def test_ffmpeg_writer_encodes_h264_that_decodes_back_close(tmp_path, ffmpeg):
     for frame in frames:
         writer.write(frame)
     writer.close()
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True,
-                               text=True).stderr
+    described = describe_media(ffmpeg, tmp_path / "out.mp4")
     assert "Video: h264" in described and "yuv420p" in described and "48x36" in described and "12 fps" in described
-    decoded = _decoded(tmp_path / "out.mp4")
+    decoded = read_frames(tmp_path / "out.mp4")
     assert len(decoded) == len(frames)
     errors = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(decoded, frames)]
     assert max(errors) < 12  # CRF 18 of 4x4-block noise, with 4:2:0 chroma: close, not bit-exact
-
-
-def _describe(ffmpeg, path):
-    return subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
-
-
-def _decoded(path):
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while (got := capture.read())[0]:
-        frames.append(got[1])
-    return frames
 
 
 @pytest.mark.parametrize("suffix, codec, pixels", [(".mp4", "h264", "yuv444p"), (".mkv", "h264", "yuv444p"),
@@ -86,10 +72,10 @@ def test_every_container_keeps_an_odd_frame_size(tmp_path, ffmpeg, suffix, codec
     for frame in frames:
         writer.write(frame)
     writer.close()
-    described = _describe(ffmpeg, path)
+    described = describe_media(ffmpeg, path)
     assert f"Video: {codec}" in described and pixels in described and "47x35" in described
     assert "bt470bg" in described  # the matrix the colours were converted with, for players that would guess
-    decoded = _decoded(path)
+    decoded = read_frames(path)
     assert len(decoded) == len(frames) and decoded[0].shape == (35, 47, 3)
     if codec == "h264":  # 4:4:4; OpenCV's decoder resamples odd-sized 4:2:0 chroma itself (see below)
         assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(decoded, frames)) < 8
@@ -131,7 +117,7 @@ def test_ntsc_frame_rates_are_written_as_ratios(tmp_path, ffmpeg):
     for frame in _frames(3):
         writer.write(frame)
     writer.close()
-    assert "29.97 fps" in _describe(ffmpeg, tmp_path / "ntsc.mp4")
+    assert "29.97 fps" in describe_media(ffmpeg, tmp_path / "ntsc.mp4")
     writer = FFmpegWriter(tmp_path / "hourly.mkv", 1 / 3600, 48, 36, ffmpeg)  # under 1/1001: not rounded to 0
     for frame in _frames(2):
         writer.write(frame)
@@ -239,17 +225,6 @@ def test_chromium_plays_the_h264_files_and_not_opencvs_mpeg4(tmp_path, ffmpeg, b
     assert played["mp4v.mp4"] in ("0x0", "error")  # no picture: Chromium has no MPEG-4 Part 2 decoder
 
 
-def _opencv_frames(path):
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    frames = []
-    while (got := capture.read())[0]:
-        frames.append(got[1])
-    return size, frames
-
-
 def test_ffmpeg_capture_decodes_as_opencv_does_rotation_included(tmp_path, ffmpeg):
     import cv2
 
@@ -258,9 +233,9 @@ def test_ffmpeg_capture_decodes_as_opencv_does_rotation_included(tmp_path, ffmpe
     subprocess.run([ffmpeg, "-v", "error", "-display_rotation", "90", "-i", str(plain), "-c", "copy", str(rotated)],
                    check=True)
     for path, shown in ((plain, (48, 36)), (rotated, (36, 48))):
-        size, expected = _opencv_frames(path)
-        assert size == shown and len(expected) == 12
-        capture = FFmpegCapture(path, *size, ffmpeg, {cv2.CAP_PROP_FPS: 12.0})
+        expected = read_frames(path)
+        assert expected[0].shape == (shown[1], shown[0], 3) and len(expected) == 12
+        capture = FFmpegCapture(path, *shown, ffmpeg, {cv2.CAP_PROP_FPS: 12.0})
         got = []
         while (frame := capture.read())[0]:
             got.append(frame[1])
@@ -303,8 +278,8 @@ def test_ffmpeg_capture_hands_on_each_frame_once_for_variable_rates_and_late_sta
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=3", "-itsoffset", "0.5",
                     "-i", str(plain), "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", str(late)], check=True)
     for path, frames in ((gappy, 13), (late, 24)):
-        size, expected = _opencv_frames(path)
-        capture = FFmpegCapture(path, *size, ffmpeg)
+        expected = read_frames(path)
+        capture = FFmpegCapture(path, expected[0].shape[1], expected[0].shape[0], ffmpeg)
         got = []
         while (frame := capture.read())[0]:
             got.append(frame[1])

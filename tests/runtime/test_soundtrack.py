@@ -4,6 +4,7 @@ import pytest
 
 from pyfast.runtime import soundtrack
 from pyfast.runtime.soundtrack import audio_codecs, copy_soundtrack
+from tests.helpers import describe_media
 
 
 def clip(path, ffmpeg, audio="aac", seconds=1.0, video="mpeg4"):
@@ -48,7 +49,7 @@ def test_copy_soundtrack_copies_where_the_container_takes_the_codec(tmp_path, ff
     output = tmp_path / f"output{suffix}"
     assert copy_soundtrack(pictures, source, output, ffmpeg) == how
     assert audio_codecs(output, ffmpeg) == [codec]
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(output)], capture_output=True, text=True).stderr
+    described = describe_media(ffmpeg, output)
     assert described.count("Video:") == 1
 
 
@@ -59,8 +60,7 @@ def test_surround_sound_that_opus_refuses_goes_into_webm_as_vorbis(tmp_path, ffm
                     "-c:v", "mpeg4", "-c:a", "ac3", str(source)], check=True)
     pictures = clip(tmp_path / "pictures.webm", ffmpeg, None, video="libvpx")
     assert copy_soundtrack(pictures, source, tmp_path / "out.webm", ffmpeg) == "libvorbis"
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.webm")], capture_output=True,
-                               text=True).stderr
+    described = describe_media(ffmpeg, tmp_path / "out.webm")
     assert "Audio: vorbis, 48000 Hz, 5.1" in described
 
 
@@ -76,7 +76,7 @@ def test_pictures_start_where_the_sources_did_and_track_tags_are_kept(tmp_path, 
     output = tmp_path / "out.mkv"
     assert copy_soundtrack(pictures, source, output, ffmpeg) == "copied"
     assert soundtrack.video_delay(output, ffmpeg) == pytest.approx(0.5, abs=0.01)
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(output)], capture_output=True, text=True).stderr
+    described = describe_media(ffmpeg, output)
     assert "(eng): Audio: aac" in described and "(fre): Audio: aac" in described
 
 

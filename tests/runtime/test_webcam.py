@@ -9,6 +9,7 @@ from pyfast.runtime import Engine
 from pyfast.runtime.stylize import StylizeOptions, Stylizer
 from pyfast.runtime.webcam import _END, LatestSlot, draw_fps, run_webcam
 from pyfast.zoo import get_style
+from tests.helpers import describe_media, read_frames
 
 
 def make_video(path, frames=24, size=(64, 48), fps=24.0):
@@ -22,18 +23,6 @@ def make_video(path, frames=24, size=(64, 48), fps=24.0):
         writer.write(frame)
     writer.release()
     return path
-
-
-def read_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 class SlowEngine:
@@ -70,8 +59,7 @@ def test_the_recording_goes_through_ffmpeg_at_its_exact_size(tmp_path, ffmpeg, m
                     "-c:v", "libx264", "-pix_fmt", "yuv444p", str(source)], check=True)
     stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), source, out=tmp_path / "out.webm",
                        window=False)
-    described = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.webm")], capture_output=True,
-                               text=True).stderr
+    described = describe_media(ffmpeg, tmp_path / "out.webm")
     assert "Video: vp9" in described and "47x35" in described  # OpenCV would write VP8 at 46x34
     assert stats.written == len(read_frames(tmp_path / "out.webm")) == 6
     monkeypatch.setenv("PYFAST_FFMPEG", str(tmp_path / "missing"))

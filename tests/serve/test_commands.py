@@ -6,7 +6,8 @@ import pytest
 from pyfast.cli import _Parser
 from pyfast.serve.commands import add_commands, add_export_triton
 
-from ..runtime.test_webcam import make_video, read_frames
+from ..helpers import read_frames
+from ..runtime.test_webcam import make_video
 
 
 def parse(argv):
