@@ -113,13 +113,24 @@ def _passthrough(ffmpeg: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=8)
-def has_encoder(ffmpeg: str, encoder: str) -> bool:
-    """Whether this FFmpeg build has ``encoder`` (say ``"libx264"``); False if it cannot be run."""
+def _encoders(ffmpeg: str) -> frozenset[str]:
+    """The encoders this FFmpeg build has (one run of ``-encoders`` per executable); none if it cannot be run."""
     try:
         listing = run_ffmpeg(ffmpeg, "-encoders").stdout
     except RuntimeError:
-        return False
-    return any(line.split()[1:2] == [encoder] for line in listing.splitlines() if line.strip())
+        return frozenset()
+    return frozenset(fields[1] for line in listing.splitlines() if len(fields := line.split()) > 1)
+
+
+def has_encoder(ffmpeg: str, encoder: str) -> bool:
+    """Whether this FFmpeg build has ``encoder`` (say ``"libx264"``); False if it cannot be run."""
+    return encoder in _encoders(ffmpeg)
+
+
+def _logged(log) -> str:
+    """Everything FFmpeg wrote to its message file ``log`` (an open temporary file)."""
+    log.seek(0)
+    return log.read().decode(errors="replace")
 
 
 def _start(command: list[str], log, **pipes) -> subprocess.Popen:
@@ -226,8 +237,7 @@ class FFmpegWriter:
     def _message(self) -> str:
         if self._log.closed:
             return f"exit status {self._process.returncode}"
-        self._log.seek(0)
-        return first_message(self._log.read().decode(errors="replace"), self._process.returncode)
+        return first_message(_logged(self._log), self._process.returncode)
 
 
 class FFmpegCapture:
@@ -273,8 +283,7 @@ class FFmpegCapture:
             got += count
         if got < view.nbytes:
             self._process.wait()
-            self._log.seek(0)
-            messages = self._log.read().decode(errors="replace")
+            messages = _logged(self._log)
             if messages.strip() or self._process.returncode != 0:
                 self.error = f"FFmpeg: {first_message(messages, self._process.returncode)}"
             elif self._frames == 0:
