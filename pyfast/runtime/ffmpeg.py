@@ -79,7 +79,7 @@ VIDEO_ENCODERS = {  # the container (by suffix) -> FFmpeg's encoder for its pict
     ".webm": "libvpx-vp9", ".avi": "mjpeg",
 }
 _BT601 = ("-colorspace", "bt470bg")  # the YUV matrix FFmpeg converts with; untagged, players may take BT.709 for HD
-_ENCODER_OPTIONS = {  # constant quality; H.264 and VP9 each ~10-20 ms of one core for a 1280x720 frame (webcam too)
+_ENCODER_OPTIONS = {  # constant quality; 9-16 ms of one core per 1280x720 frame (bench/scripts/video_io.py)
     "libx264": ("-preset", "veryfast", "-crf", "18", *_BT601),
     "libvpx-vp9": ("-crf", "28", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1",
                    *_BT601),
