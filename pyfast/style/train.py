@@ -219,8 +219,6 @@ def _train(config: TrainConfig, device: torch.device, rank: int, world: int, pro
     torch.manual_seed(config.seed + rank)
     out_dir = Path(config.out_dir)
     name = config.name or Path(config.style).stem
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
 
     dataset = ContentImages(config.content_dir, config.image_size, augment=config.augment, seed=config.seed,
                             exclude=[out_dir])  # previews and saved outputs are not training images
@@ -253,6 +251,8 @@ def _train(config: TrainConfig, device: torch.device, rank: int, world: int, pro
     elif rank == 0 and (out_dir / "checkpoint.pt").exists():
         warnings.warn(f"replacing the checkpoint in {out_dir} with this new run's (--resume "
                       f"{out_dir / 'checkpoint.pt'} continues it instead)", stacklevel=2)
+    if rank == 0:  # once every input has loaded: a bad one leaves no empty output folder behind
+        out_dir.mkdir(parents=True, exist_ok=True)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
 
     def save_checkpoint() -> None:

@@ -141,6 +141,16 @@ def test_the_python_api_checks_what_the_cli_options_check(images, field, value, 
     assert not out.exists()
 
 
+def test_a_bad_input_leaves_no_output_folder_behind(images, tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "run"
+    for bad in ({"style": str(images / "missing.png")}, {"content_dir": str(tmp_path / "empty")},
+                {"vgg_weights": str(images / "style.png")}):  # an image is no VGG-16 checkpoint
+        with pytest.raises((FileNotFoundError, ValueError)):
+            train_style(config(images, out_dir=str(out), **bad), progress=False)
+        assert not out.exists(), bad
+
+
 def test_ddp_with_two_cpu_processes_on_gloo(images):
     """torchrun --nproc-per-node 2: both ranks train, rank 0 writes the model."""
     out = images / "ddp"
