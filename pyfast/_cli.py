@@ -12,6 +12,17 @@ class UsageError(Exception):
     """A problem with what the user asked for; printed as one line."""
 
 
+def max_size_option(value: int, minimum: int) -> int | None:
+    """A ``--max-size`` given as 0 (no limit: None) or at least ``minimum`` pixels.
+
+    Raises:
+        UsageError: 1 .. ``minimum`` - 1, named as the option.
+    """
+    if 0 < value < minimum:
+        raise UsageError(f"--max-size must be 0 (no limit) or at least {minimum}, got {value}")
+    return value or None
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2; unrecognised arguments are reported
     by the (sub)command that could not use them ("pyfast explain class-vis: error: ...")."""

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from ._cli import Parser as _Parser
-from ._cli import UsageError, add_report_options, non_negative_float, output_folder, positive_float, seed
+from ._cli import (UsageError, add_report_options, max_size_option, non_negative_float, output_folder, positive_float,
+                   seed)
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
 
@@ -153,9 +154,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     from .runtime.stylize import (MIN_SIDE, VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, plan_outputs,
                                   quiet_video_logs, stylize_images, stylize_video)
 
-    if 0 < args.max_size < MIN_SIDE:
-        raise UsageError(f"--max-size must be 0 (no limit) or at least {MIN_SIDE}, got {args.max_size}")
-    options = StylizeOptions(max_size=args.max_size or None, oversize=args.oversize, strength=args.strength,
+    options = StylizeOptions(max_size=max_size_option(args.max_size, MIN_SIDE), oversize=args.oversize, strength=args.strength,
                              preserve_color=args.preserve_color, batch_size=args.batch_size)
     out = Path(args.output)
     files = collect_inputs(args.inputs, exclude=[out])  # earlier outputs in an input folder are not inputs
@@ -270,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_cmd_info)
 
-    models = commands.add_parser("models", help="list the style models shipped with pyfast")
+    models = commands.add_parser("models", help="list the style models shipped with pyfast",
+                                 description="Lists the shipped style models: name, width, what they look like and their ONNX file. Give a name to "
+                                 "stylize -m or webcam -m.")
     models.set_defaults(run=_cmd_models)
 
     demo = commands.add_parser(
@@ -294,10 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="style name (default: the style image's file name)")
     train.add_argument("--image-size", type=_int_at_least(16), default=256, help="training crop size (default 256)")
     train.add_argument("--style-size", type=_int_at_least(16), help="resize the style image's longer side")
-    train.add_argument("--batch-size", type=_int_at_least(1), default=4)
-    train.add_argument("--epochs", type=_int_at_least(1), default=2)
+    train.add_argument("--batch-size", type=_int_at_least(1), default=4, help="images per step, per process (default 4)")
+    train.add_argument("--epochs", type=_int_at_least(1), default=2, help="passes over the content images (default 2)")
     train.add_argument("--steps", type=_int_at_least(1), help="train this many steps (overrides --epochs)")
-    train.add_argument("--lr", type=positive_float, default=1e-3)
+    train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate (default 1e-3)")
     train.add_argument("--content-weight", type=non_negative_float, help="default 1e5 with VGG-16 weights, 1 without")
     train.add_argument("--style-weight", type=non_negative_float, help="default 1e10 with VGG-16 weights, 1.5 (normalised) without")
     train.add_argument("--tv-weight", type=non_negative_float, help="default 0")
@@ -309,15 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--style-warmup", type=_int_at_least(0), default=0, help="steps of content loss only, first")
     train.add_argument("--teacher", help="distil this trained model (.pth or a shipped style's name) into the student")
     train.add_argument("--distill-weight", type=non_negative_float, help="weight of the distillation loss (default 1)")
-    train.add_argument("--checkpoint-every", type=_int_at_least(0), default=1000)
-    train.add_argument("--preview-every", type=_int_at_least(0), default=200)
+    train.add_argument("--checkpoint-every", type=_int_at_least(0), default=1000, help="steps between checkpoints, 0: only at the end (default 1000)")
+    train.add_argument("--preview-every", type=_int_at_least(0), default=200, help="steps between preview images, 0: none (default 200)")
     train.add_argument("--resume", help="continue from a checkpoint.pt")
-    train.add_argument("--seed", type=seed(), default=42)
+    train.add_argument("--seed", type=seed(), default=42, help="random seed (default 42)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     train.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     train.add_argument("--workers", type=_int_at_least(0), default=0, help="data loader processes")
     train.add_argument("--export", action="store_true", help="also export the model to ONNX")
-    train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(run=_cmd_train_style)
 
     export = commands.add_parser("export", help="export a model to ONNX")
@@ -344,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     stylize = commands.add_parser(
         "stylize", help="stylise images, folders and videos with a style model",
         description="Runs a style model through ONNX Runtime on images (batched), folders and video "
-        "files (frame rate and size kept; with FFmpeg, the sound and the exact size, and MP4/MOV/MKV as H.264, "
+        "files (frame rate and size kept; with FFmpeg, the sound and the exact size, and MP4/M4V/MOV/MKV as H.264, "
         "WebM as VP9, AVI as Motion JPEG). "
         "MODEL is a shipped name (see `pyfast models`), an .onnx or a .pth.",
     )
@@ -357,12 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--strength", type=float, default=1.0, help="0..1 blend over the content (default 1)")
     stylize.add_argument("--provider", default="auto", help="auto, cpu, cuda or tensorrt")
     stylize.add_argument("--fp16", action="store_true", help="run the model in float16")
-    stylize.add_argument("--batch-size", type=_int_at_least(1), default=4)
+    stylize.add_argument("--batch-size", type=_int_at_least(1), default=4, help="images per model run (default 4)")
     stylize.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
     stylize.add_argument("--no-sound", action="store_true",
                          help="write videos without their audio (kept by default, with FFmpeg: PYFAST_FFMPEG, "
                          "imageio-ffmpeg or ffmpeg on PATH)")
-    stylize.add_argument("--no-progress", action="store_true")
+    stylize.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     stylize.set_defaults(run=_cmd_stylize)
 
     add_serve_commands(commands)
@@ -493,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except (UsageError, ValueError, TypeError, OSError, RuntimeError, ArithmeticError) as exc:
+        if isinstance(exc, OSError) and exc.strerror and exc.filename:  # not Python's "[Errno 2] ...: 'x'"
+            exc = f"{exc.filename}: {exc.strerror}"
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{name}: error: {message}", file=sys.stderr)
         return 2

@@ -27,16 +27,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_webcam(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .._cli import max_size_option
+    from ..cli import _model_onnx
     from ..runtime import Engine
-    from ..runtime.stylize import StylizeOptions, Stylizer, quiet_video_logs
+    from ..runtime.stylize import MIN_SIDE, StylizeOptions, Stylizer, quiet_video_logs
     from ..runtime.webcam import run_webcam
-    from ..zoo import resolve_model
 
     if args.no_window and not args.out:
         raise ValueError("--no-window needs --out FILE (nothing would be shown or written)")
     source = args.video if args.video is not None else (args.camera or 0)
-    engine = Engine(resolve_model(args.model), providers=args.provider, threads=args.threads)
-    options = StylizeOptions(max_size=args.max_size or None, strength=args.strength, preserve_color=args.preserve_color)
+    options = StylizeOptions(max_size=max_size_option(args.max_size, MIN_SIDE), strength=args.strength,
+                             preserve_color=args.preserve_color)
+    with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:  # a .pth is exported there, as stylize does
+        engine = Engine(_model_onnx(args.model, Path(workdir), False), providers=args.provider, threads=args.threads)
     quiet_video_logs("ERROR")  # OpenCV's "camera N cannot be opened" says it once; FFmpeg's lines go
     try:
         stats = run_webcam(Stylizer(engine, options), source, out=args.out, window=not args.no_window,
@@ -104,12 +110,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     webcam = commands.add_parser(
         "webcam", help="real-time style transfer of a camera or video: window or video file",
         description="Capture, inference and encoding run in separate threads; from a camera, frames the model "
-        "has no time for are dropped rather than lagging. MODEL is a shipped name or an .onnx file.",
+        "has no time for are dropped rather than lagging. MODEL is a shipped name, an .onnx or a .pth.",
     )
     source = webcam.add_mutually_exclusive_group()
     source.add_argument("--camera", type=_int_at_least(0), help="camera index (default 0)")
     source.add_argument("--video", help="a video file instead of a camera")
-    webcam.add_argument("-m", "--model", required=True, help="shipped model name or .onnx")
+    webcam.add_argument("-m", "--model", required=True, help="shipped model name, .onnx or .pth")
     webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .m4v, .mov, .mkv, .webm, "
                         ".avi), at the processed size (--max-size), encoded as `pyfast stylize` does (with FFmpeg: H.264, "
                         "VP9 for .webm, Motion JPEG for .avi) but without sound (stylize keeps a video's sound); "
@@ -117,7 +123,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     webcam.add_argument("--no-window", action="store_true", help="headless: only write --out")
     webcam.add_argument("--no-overlay", action="store_true", help="no frame rate / latency text in the window")
     webcam.add_argument("--no-progress", action="store_true", help="no progress bar for a --video")
-    webcam.add_argument("--max-size", type=_int_at_least(0), default=640, help="longer side the model runs at, 0: full (default 640)")
+    webcam.add_argument("--max-size", type=_int_at_least(0), default=640, help="longer side the model runs at, at least 5, or 0: full (default 640)")
     webcam.add_argument("--strength", type=float, default=1.0, help="0..1 blend over the camera image (default 1)")
     webcam.add_argument("--preserve-color", action="store_true", help="keep the camera's colours")
     webcam.add_argument("--realtime", action="store_true", help="play a --video at its frame rate, dropping stale frames")
