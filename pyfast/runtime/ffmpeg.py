@@ -45,6 +45,9 @@ def find_ffmpeg() -> str | None:
         return shutil.which("ffmpeg")
 
 
+GET_FFMPEG = "pip install imageio-ffmpeg, or set PYFAST_FFMPEG"  # for messages where FFmpeg was missing
+
+
 def file_url(path: str | os.PathLike) -> str:
     """``path`` as FFmpeg's ``file:`` URL, so that a name like ``rtmp:x.mp4`` or ``-y`` stays a local file."""
     return "file:" + os.path.abspath(path)
@@ -113,7 +116,7 @@ def _passthrough(ffmpeg: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _encoders(ffmpeg: str) -> frozenset[str]:
+def encoders(ffmpeg: str) -> frozenset[str]:
     """The encoders this FFmpeg build has (one run of ``-encoders`` per executable); none if it cannot be run."""
     try:
         listing = run_ffmpeg(ffmpeg, "-encoders").stdout
@@ -124,7 +127,7 @@ def _encoders(ffmpeg: str) -> frozenset[str]:
 
 def has_encoder(ffmpeg: str, encoder: str) -> bool:
     """Whether this FFmpeg build has ``encoder`` (say ``"libx264"``); False if it cannot be run."""
-    return encoder in _encoders(ffmpeg)
+    return encoder in encoders(ffmpeg)
 
 
 def _logged(log) -> str:
@@ -237,7 +240,10 @@ class FFmpegWriter:
     def _message(self) -> str:
         if self._log.closed:
             return f"exit status {self._process.returncode}"
-        return first_message(_logged(self._log), self._process.returncode)
+        message = first_message(_logged(self._log), self._process.returncode)
+        for temporary in (file_url(self._path), os.path.abspath(self._path)):  # name the file asked for instead
+            message = message.replace(temporary, self.name)
+        return message
 
 
 class FFmpegCapture:

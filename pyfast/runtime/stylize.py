@@ -378,23 +378,26 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
     ``write(bgr_frame)`` and ``release()``: through ``ffmpeg`` where it has the container's
     encoder (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`: H.264, VP9 or Motion JPEG, the exact
     frame size), else a cv2.VideoWriter with the codec of :func:`video_fourcc` (which rounds an
-    odd frame size down to even), with a RuntimeWarning if ``ffmpeg`` lacks that encoder.
+    odd frame size down to even), with a RuntimeWarning if ``ffmpeg`` lacks that encoder or
+    cannot be run.
 
     Raises:
         ValueError: neither can write that container here, naming ``name``.
     """
     import cv2
 
-    from .ffmpeg import FFmpegWriter, has_encoder, video_encoder
+    from .ffmpeg import FFmpegWriter, encoders, video_encoder
 
     encoder = video_encoder(name)
     fourcc = video_fourcc(name)
     if ffmpeg is not None and encoder is not None:
-        if has_encoder(ffmpeg, encoder):
+        available = encoders(ffmpeg)
+        if encoder in available:
             return FFmpegWriter(path, fps, width, height, ffmpeg, name=name)
         import warnings
 
-        warnings.warn(f"{name}: the FFmpeg at {ffmpeg} has no {encoder} encoder, so OpenCV writes the pictures "
+        why = f"has no {encoder} encoder" if available else "cannot be run"
+        warnings.warn(f"{name}: the FFmpeg at {ffmpeg} {why}, so OpenCV writes the pictures "
                       f"({fourcc}; an odd frame size is rounded down to even)", RuntimeWarning, stacklevel=2)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
@@ -432,8 +435,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
             writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg)
             try:
                 if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
-                    reason = f" ({video.error})" if video.error else ""
-                    raise ValueError(f"{source}: no frame could be decoded{reason}")
+                    raise ValueError(f"{source}: no frame could be decoded ({undecodable_reason(video.error, ffmpeg)})")
             finally:
                 writer.release()
             if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file
@@ -444,16 +446,26 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     return stylizer.stats
 
 
+def undecodable_reason(decoder_error: str | None, ffmpeg: str | None) -> str:
+    """Why a video file gave no frame: the decoder's message, else what to try."""
+    from .ffmpeg import GET_FFMPEG
+
+    if decoder_error:
+        return decoder_error
+    return "damaged, or a codec OpenCV lacks" + ("" if ffmpeg else f"; FFmpeg decodes more: {GET_FFMPEG}")
+
+
 def _add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -> None:
     """Puts ``source``'s audio streams into the (silent) stylised video file ``pictures``;
     warns, leaving it silent, when there is no FFmpeg or FFmpeg fails."""
     import warnings
 
+    from .ffmpeg import GET_FFMPEG
     from .soundtrack import copy_soundtrack, probe_sound
 
     if ffmpeg is None:
         warnings.warn(f"{target} is written without the sound of {source}, if it has any: no FFmpeg to copy it with "
-                      f"(pip install imageio-ffmpeg, or set PYFAST_FFMPEG; --no-sound silences this)",
+                      f"({GET_FFMPEG}; --no-sound silences this)",
                       RuntimeWarning, stacklevel=3)
         return
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replaced_on_success, same_file
-from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, frame_rate, open_video_writer
+from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, frame_rate, open_video_writer, undecodable_reason
 
 _END = object()
 
@@ -224,7 +224,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
 
     capture = open_capture(source, ffmpeg)
     fps_in = frame_rate(capture, 30.0)
-    stop = threading.Event()
+    stop, ran_dry = threading.Event(), threading.Event()  # ran_dry: the source ended by itself
     frames_in = LatestSlot() if realtime else _Queue(stop)
     frames_out = LatestSlot() if realtime else _Queue(stop)
     shown = LatestSlot()
@@ -252,6 +252,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
             while not stop.is_set() and (max_frames is None or stats.captured < max_frames):
                 ok, bgr = capture.read()
                 if not ok:
+                    ran_dry.set()
                     break
                 stats.captured += 1
                 frames_in.put((time.perf_counter(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
@@ -324,8 +325,9 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
         raise errors[0]
     if interrupted and not live:
         raise KeyboardInterrupt
-    if stats.captured == 0 and getattr(capture, "error", None):  # FFmpegCapture: why nothing was decoded
-        raise ValueError(f"{source}: no frame could be decoded ({capture.error})")
+    if stats.captured == 0 and ran_dry.is_set() and not live:
+        raise ValueError(f"{source}: no frame could be decoded "
+                         f"({undecodable_reason(getattr(capture, 'error', None), ffmpeg)})")
     return stats
 
 

@@ -140,10 +140,11 @@ def test_ffmpeg_writer_refuses_wrong_frames_and_writes_after_release(tmp_path, f
 
 def test_ffmpeg_writer_reports_ffmpegs_failure(tmp_path, ffmpeg):
     writer = FFmpegWriter(tmp_path / "no_folder" / ".partial.mp4", 12.0, 48, 36, ffmpeg, name="out.mp4")
-    with pytest.raises(ValueError, match=r"^FFmpeg (stopped writing|could not write) out.mp4: .*No such file"):
+    with pytest.raises(ValueError, match=r"^FFmpeg (stopped writing|could not write) out.mp4: .*No such file") as error:
         for frame in _frames(200):
             writer.write(frame)
         writer.close()
+    assert ".partial" not in str(error.value)  # FFmpeg's own message names the asked-for file too
     writer.release()  # after a failure: no error of its own
     broken = tmp_path / "ffmpeg"
     broken.write_text("no interpreter line\n")
@@ -178,6 +179,8 @@ def test_open_video_writer_uses_ffmpeg_where_it_has_the_containers_encoder(tmp_p
     no_vp9.chmod(0o755)
     with pytest.warns(RuntimeWarning, match=r"f\.webm: the FFmpeg at .* has no libvpx-vp9 encoder, so OpenCV writes"):
         assert kind("f.webm", (48, 36), str(no_vp9)) is cv2.VideoWriter
+    with pytest.warns(RuntimeWarning, match=r"g\.mp4: the FFmpeg at .*missing cannot be run, so OpenCV writes"):
+        assert kind("g.mp4", (48, 36), str(tmp_path / "missing")) is cv2.VideoWriter  # IMAGEIO_FFMPEG_EXE gone bad
 
 
 _PLAYER_PAGE = """<html><body><pre id="r">pending</pre><script>

@@ -80,6 +80,20 @@ def test_a_video_ffmpeg_decodes_nothing_from_is_an_error_saying_why(corrupt_av1_
                    out=tmp_path / "out.avi", window=False)
 
 
+def test_without_ffmpeg_an_undecodable_video_says_what_would_read_it(av1_clip, tmp_path, monkeypatch):
+    import pyfast.runtime.ffmpeg
+    from pyfast.runtime.stylize import stylize_video
+
+    monkeypatch.setattr(pyfast.runtime.ffmpeg, "find_ffmpeg", lambda: None)
+    stylizer = Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None))
+    hint = r"av1\.mp4: no frame could be decoded \(damaged, or a codec OpenCV lacks; FFmpeg decodes more: pip install"
+    with pytest.raises(ValueError, match=hint):
+        run_webcam(stylizer, av1_clip, out=tmp_path / "out.avi", window=False)
+    with pytest.raises(ValueError, match=hint):
+        stylize_video(stylizer, av1_clip, tmp_path / "out.mp4", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["av1.mp4"]
+
+
 def test_a_recording_ffmpeg_cannot_finish_is_an_error_and_keeps_the_earlier_file(tmp_path, monkeypatch):
     failing = tmp_path / "ffmpeg"  # lists the encoder, takes the frames, then fails
     failing.write_text("#!/bin/sh\ncase \"$*\" in *-encoders*) echo ' V....D libvpx-vp9 VP9'; exit 0;; esac\n"
