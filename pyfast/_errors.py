@@ -11,3 +11,11 @@ def first_line(exc: BaseException, limit: int = 200, typed: bool = False) -> str
     if not line:
         return type(exc).__name__
     return f"{type(exc).__name__}: {line}" if typed else line
+
+
+def error_text(exc: BaseException) -> str:
+    """``exc``'s message for a user: an OSError about a file as "path: reason" (Python's
+    "[Errno 2] No such file or directory: 'x'" otherwise), anything else as ``str(exc)``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)

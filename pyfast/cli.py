@@ -17,6 +17,7 @@ from ._cli import (UsageError, add_report_options, max_size_option, non_negative
                    seed)
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
+from ._errors import error_text
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -183,7 +184,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         try:
             stylize_video(stylizer, source, targets[source], progress=not args.no_progress, sound=not args.no_sound)
         except ValueError as exc:
-            stylizer.stats.failed.append((source, str(exc)))
+            stylizer.stats.failed.append((source, error_text(exc)))
     stats = stylizer.stats
     if stats.outputs:
         print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
@@ -494,9 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except (UsageError, ValueError, TypeError, OSError, RuntimeError, ArithmeticError) as exc:
-        if isinstance(exc, OSError) and exc.strerror and exc.filename:  # not Python's "[Errno 2] ...: 'x'"
-            exc = f"{exc.filename}: {exc.strerror}"
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = " ".join(error_text(exc).split()) or type(exc).__name__
         print(f"{name}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

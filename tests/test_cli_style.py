@@ -209,7 +209,7 @@ def test_stylize_folder_with_an_unwritable_output_writes_the_others(model_files,
     assert result.returncode == 2
     assert "a_bad.png is not a readable image" in result.stderr
     assert f"cannot write {tmp_path / 'out' / 'b.jpg'} (Is a directory)" in result.stderr
-    assert ".partial-" not in result.stderr
+    assert ".partial-" not in result.stderr and "[Errno" not in result.stderr
     for name in ("a.png", "sub/c.png", "gray.png"):
         assert (tmp_path / "out" / name).is_file(), name
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_choice, check_fraction, check_int
+from .._errors import error_text
 from .._files import files_below, replaced_on_success, same_file
 from ..data.images import IMAGE_SUFFIXES, Image, fit_within, read_image, resize, write_image
 from .color import blend, preserve_color, to_uint8
@@ -238,7 +239,7 @@ def stylize_images(
             try:
                 stylizer.stats.outputs.append(write_image(target, rgb, alpha))
             except OSError as exc:  # this output's folder or file; the others may still be written
-                stylizer.stats.failed.append((source, str(exc)))
+                stylizer.stats.failed.append((source, error_text(exc)))
         bar.update(len(group))
 
     try:
@@ -247,7 +248,7 @@ def stylize_images(
                 img = read_image(source)
                 rgb = stylizer.fit(img.rgb, str(source))
             except (OSError, ValueError) as exc:
-                stylizer.stats.failed.append((source, str(exc)))
+                stylizer.stats.failed.append((source, error_text(exc)))
                 bar.update()
                 continue
             key = rgb.shape[:2]

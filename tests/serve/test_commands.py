@@ -28,6 +28,25 @@ def test_webcam_headless_on_a_video_file(tmp_path, capsys):
     assert len(read_frames(tmp_path / "out.mp4")) == 12
 
 
+def test_webcam_takes_a_pth_checkpoint_as_stylize_does(tmp_path, capsys):
+    from pyfast.zoo import get_style
+
+    source = make_video(tmp_path / "in.avi", frames=3)
+    args = parse(["webcam", "--video", str(source), "-m", str(get_style("mosaic").weights), "--out",
+                  str(tmp_path / "out.avi"), "--no-window", "--max-size", "32"])
+    assert args.run(args) == 0
+    assert "stylized 3 of 3 frame(s)" in capsys.readouterr().out
+
+
+def test_webcam_max_size_under_the_models_minimum_names_the_option(tmp_path):
+    from pyfast._cli import UsageError
+
+    args = parse(["webcam", "--video", str(tmp_path / "in.avi"), "-m", "mosaic", "--max-size", "3", "--no-window",
+                  "--out", str(tmp_path / "out.avi")])
+    with pytest.raises(UsageError, match="--max-size must be 0 \\(no limit\\) or at least 5, got 3"):
+        args.run(args)
+
+
 def test_webcam_needs_somewhere_to_put_frames():
     args = parse(["webcam", "--video", "x.avi", "-m", "mosaic", "--no-window"])
     with pytest.raises(ValueError, match="--out"):
