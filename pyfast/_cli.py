@@ -131,3 +131,22 @@ def output_folder(text: str):
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
     return path
+
+
+def writes_into(attribute: str):
+    """Decorator for a command that writes into the folder ``args.<attribute>`` when its work is
+    done: the folder is made and checked writable first, so a bad one fails before minutes of
+    work, and it is removed again if the command leaves it empty."""
+    import functools
+
+    def wrap(run):
+        @functools.wraps(run)
+        def checked(args: argparse.Namespace) -> int:
+            from ._files import output_folders
+
+            with output_folders([getattr(args, attribute)]):
+                return run(args)
+
+        return checked
+
+    return wrap

@@ -7,6 +7,7 @@ import errno
 import itertools
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,40 @@ def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
         raise
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def output_folders(folders: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Creates each output folder (and its parents) and checks that a file can be created in it,
+    before long work that ends by writing there; yields the folders it created. On leaving,
+    those of them still empty are removed, so a failed run leaves no empty folders behind.
+
+    Raises:
+        OSError: a folder cannot be created or written in; the message names it.
+    """
+    created: list[Path] = []
+    try:
+        for folder in dict.fromkeys(Path(f) for f in folders):
+            missing = [p for p in (folder, *folder.parents) if not p.exists()]
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot create the output folder {folder} ({exc.strerror})") from None
+            finally:
+                created += [p for p in missing if p.is_dir()]  # parents made before a failure too
+            try:
+                handle, probe = tempfile.mkstemp(prefix=f".probe{PARTIAL_MARK}", dir=folder)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot write in the output folder {folder} ({exc.strerror})") from None
+            os.close(handle)
+            os.unlink(probe)
+        yield created
+    finally:
+        for folder in sorted(set(created), key=lambda p: len(p.parts), reverse=True):  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (something was written), or gone
+                pass
 
 
 def is_partial(path: str | os.PathLike) -> bool:

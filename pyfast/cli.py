@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ._cli import Parser as _Parser
 from ._cli import (UsageError, add_report_options, max_size_option, non_negative_float, output_folder, positive_float,
-                   seed)
+                   seed, writes_into)
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
 from ._errors import error_text
@@ -150,6 +150,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from ._files import output_folders
     from .data.images import IMAGE_SUFFIXES
     from .runtime import Engine
     from .runtime.stylize import (MIN_SIDE, VIDEO_SUFFIXES, StylizeOptions, Stylizer, collect_inputs, plan_outputs,
@@ -168,23 +169,24 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
             raise ValueError(f"-o {out} names one file but there are {len(files)} inputs; give an output folder")
         single_output, out = out, out.parent
     targets = dict(zip((source for source, _ in files), plan_outputs(files, out, single_output)))  # checked first
-    with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
-        engine = Engine(_model_onnx(args.model, Path(workdir), args.fp16), providers=args.provider, threads=args.threads)
-    stylizer = Stylizer(engine, options)
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
+        engine = Engine(_model_onnx(args.model, Path(workdir), args.fp16), providers=args.provider, threads=args.threads)
     if videos:
         from .runtime.ffmpeg import find_ffmpeg
 
         find_ffmpeg()  # a bad PYFAST_FFMPEG fails here, before any frame is stylised
         quiet_video_logs()
-    if images:
-        stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
-    for source in videos:
-        try:
-            stylize_video(stylizer, source, targets[source], progress=not args.no_progress, sound=not args.no_sound)
-        except ValueError as exc:
-            stylizer.stats.failed.append((source, error_text(exc)))
+    stylizer = Stylizer(engine, options)
+    with output_folders(target.parent for target in targets.values()):  # an unwritable output fails here, too
+        if images:
+            stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
+        for source in videos:
+            try:
+                stylize_video(stylizer, source, targets[source], progress=not args.no_progress, sound=not args.no_sound)
+            except ValueError as exc:
+                stylizer.stats.failed.append((source, error_text(exc)))
     stats = stylizer.stats
     if stats.outputs:
         print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
@@ -229,6 +231,7 @@ def _model_onnx(spec: str, workdir, fp16: bool):
     return target
 
 
+@writes_into("out")
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 

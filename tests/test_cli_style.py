@@ -516,6 +516,46 @@ def test_an_output_folder_that_is_a_file_is_an_argument_error(tmp_path, capsys, 
     assert (tmp_path / "afile").read_text() == "a file"
 
 
+def _filled(command, **paths):
+    """``command`` with each "{name}" in its arguments replaced by ``paths[name]``."""
+    return [arg.format(**paths) for arg in command]
+
+
+@pytest.mark.parametrize("command", [
+    ["stylize", "{photos}", "-m", "{model}", "-o", "{file}/sub/"],
+    ["demo", "--out", "{file}/sub"],
+    ["explain", "saliency", "-o", "{file}/sub"],
+])
+def test_an_output_folder_that_cannot_be_made_fails_before_any_work(model_files, photos, tmp_path, capsys,
+                                                                     monkeypatch, command):
+    import importlib
+
+    from pyfast.runtime.stylize import Stylizer
+
+    def work(*args):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(Stylizer, "__call__", work)
+    monkeypatch.setattr("pyfast.demo.run_demo", work)
+    monkeypatch.setattr(importlib.import_module("pyfast.explain.saliency"), "saliency", work)  # the package's
+    # name "saliency" is the function
+    (tmp_path / "afile").write_text("a file")
+    assert main(_filled(command, photos=photos, model=model_files / "tiny.onnx", file=tmp_path / "afile")) == 2
+    err = capsys.readouterr().err
+    assert f"cannot create the output folder {tmp_path / 'afile' / 'sub'} (Not a directory)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["stylize", "{bad}", "-m", "{model}", "-o", "{new}/"],
+    ["explain", "saliency", "{bad}", "-o", "{new}"],
+])
+def test_a_failed_run_leaves_no_empty_output_folder(model_files, tmp_path, command):
+    bad = written(tmp_path / "bad.png", b"not a png")
+    assert main(_filled(command, bad=bad, model=model_files / "tiny.onnx", new=tmp_path / "new" / "deeper")) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.png"]
+
+
 @pytest.mark.parametrize("output, message", [
     ("m.png", "name an .onnx file"),
     ("{shipped}", "is a model shipped with pyfast"),

@@ -1,6 +1,6 @@
 import pytest
 
-from pyfast._files import PARTIAL_MARK, is_partial, replaced_on_success
+from pyfast._files import PARTIAL_MARK, is_partial, output_folders, replaced_on_success
 
 
 def test_replaces_only_when_the_block_succeeds(tmp_path):
@@ -93,3 +93,34 @@ def test_readers_say_a_folder_is_a_folder(tmp_path):
     for reader, what in ((load_checkpoint, "a checkpoint"), (Engine, "an ONNX model"), (read_image, "an image file")):
         with pytest.raises(IsADirectoryError, match=f"is a folder, not {what}$"):
             reader(tmp_path)
+
+
+def test_output_folders_are_made_and_the_empty_new_ones_removed_afterwards(tmp_path):
+    (tmp_path / "old").mkdir()
+    with output_folders([tmp_path / "new" / "a", tmp_path / "new" / "b", tmp_path / "old", tmp_path / "new" / "a"]) as made:
+        assert sorted(made) == [tmp_path / "new", tmp_path / "new" / "a", tmp_path / "new" / "b"]
+        (tmp_path / "new" / "a" / "x.png").write_bytes(b"x")  # a is used, b is not
+        assert sorted(p.name for p in (tmp_path / "new" / "a").iterdir()) == ["x.png"]  # the probe is gone
+    assert (tmp_path / "new" / "a" / "x.png").is_file() and not (tmp_path / "new" / "b").exists()
+    assert (tmp_path / "old").is_dir()  # there before: kept, though empty
+
+
+def test_output_folders_fail_naming_the_folder_and_leave_nothing(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError, match=r"cannot create the output folder .*afile/sub \(Not a directory\)"):
+        with output_folders([tmp_path / "fresh" / "ok", tmp_path / "afile" / "sub"]):
+            raise AssertionError("the block ran")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # fresh/ok, made first, removed again
+
+
+def test_output_folders_check_a_file_can_be_written(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # root ignores permission bits: refuse as a read-only folder
+    with pytest.raises(PermissionError, match=r"cannot write in the output folder .*new \(Permission denied\)"):
+        with output_folders([tmp_path / "new"]):
+            raise AssertionError("the block ran")
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import Parser, UsageError, finite_float, int_at_least, int_between, output_folder, positive_float, seed
+from .._cli import (Parser, UsageError, finite_float, int_at_least, int_between, output_folder, positive_float, seed,
+                    writes_into)
 
 DEFAULT_OUT = Path("out/explain")
 MAX_INPUT_SIZE = 4096  # --size: the model's input side
@@ -440,7 +441,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         _output_args(parser, name)
         parser.add_argument("--scale", type=int_between(1, MAX_SCALE), default=3 if model else 1,
                             help=f"enlarge small pictures in the output by this factor (1..{MAX_SCALE})")
-        parser.set_defaults(run=run)
+        parser.set_defaults(run=writes_into("out")(run))
         return parser
 
     saliency = method("saliency", "|d score / d pixel|, max over channels (SmoothGrad with --smooth N)", _cmd_attribution)
