@@ -189,7 +189,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
                 stylizer.stats.failed.append((source, error_text(exc)))
     stats = stylizer.stats
     if stats.outputs:
-        print(f"stylized {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
+        print(f"stylised {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
               f"{stats.fps:.1f} frames/s in the model ({engine.provider})")
     if len(stats.failed) == 1 and not stats.outputs:
         raise ValueError(stats.failed[0][1])

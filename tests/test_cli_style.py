@@ -80,7 +80,7 @@ def test_stylize_folder_keeps_layout_sizes_and_alpha(model_files, photos, tmp_pa
     out = tmp_path / "out"
     assert main(["stylize", str(photos), "-m", str(model_files / "tiny.onnx"), "-o", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "stylized 4 frame(s) into 4 file(s)" in printed and "frames/s" in printed
+    assert "stylised 4 frame(s) into 4 file(s)" in printed and "frames/s" in printed
     assert read_image(out / "a.png").size == (40, 52)
     c = read_image(out / "sub" / "c.png")
     assert c.size == (33, 21) and c.alpha is not None and (c.alpha == 100).all()
@@ -319,7 +319,7 @@ def test_stylize_encodes_every_container_through_ffmpeg(model_files, tmp_path, f
 def test_stylize_reads_a_codec_opencv_cannot_decode_through_ffmpeg(model_files, tmp_path, av1_clip, ffmpeg):
     result = cli("stylize", av1_clip, "-m", model_files / "tiny.onnx", "-o", tmp_path / "out.mp4", "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert "stylized 12 frame(s)" in result.stdout and "48x36" in describe_media(ffmpeg, tmp_path / "out.mp4")
+    assert "stylised 12 frame(s)" in result.stdout and "48x36" in describe_media(ffmpeg, tmp_path / "out.mp4")
 
 
 @pytest.mark.parametrize("suffix, codec", [(".mp4", "h264"), (".webm", "vp9"), (".avi", "mjpeg")])

@@ -53,7 +53,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
             print(f"pyfast webcam: interrupted; {args.out} left as it was", file=sys.stderr)
         raise
     where = f" into {stats.output}" if stats.output else ""
-    print(f"stylized {stats.stylized} of {stats.captured} frame(s){where} ({stats.dropped} dropped as stale): "
+    print(f"stylised {stats.stylized} of {stats.captured} frame(s){where} ({stats.dropped} dropped as stale): "
           f"{stats.fps:.1f} frames/s, mean latency {stats.latency_ms:.0f} ms ({engine.provider})")
     return 0
 

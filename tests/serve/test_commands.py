@@ -24,7 +24,7 @@ def test_webcam_headless_on_a_video_file(tmp_path, capsys):
     args = parse(["webcam", "--video", str(source), "-m", "starry", "--out", str(tmp_path / "out.mp4"),
                   "--no-window", "--max-size", "32"])
     assert args.run(args) == 0
-    assert "stylized 12 of 12 frame(s)" in capsys.readouterr().out
+    assert "stylised 12 of 12 frame(s)" in capsys.readouterr().out
     assert len(read_frames(tmp_path / "out.mp4")) == 12
 
 
@@ -35,7 +35,7 @@ def test_webcam_takes_a_pth_checkpoint_as_stylize_does(tmp_path, capsys):
     args = parse(["webcam", "--video", str(source), "-m", str(get_style("mosaic").weights), "--out",
                   str(tmp_path / "out.avi"), "--no-window", "--max-size", "32"])
     assert args.run(args) == 0
-    assert "stylized 3 of 3 frame(s)" in capsys.readouterr().out
+    assert "stylised 3 of 3 frame(s)" in capsys.readouterr().out
 
 
 def test_webcam_max_size_under_the_models_minimum_names_the_option(tmp_path):
