@@ -40,3 +40,37 @@ def read_frames(path) -> list:
         frames.append(got[1])
     capture.release()
     return frames
+
+
+def decode_in_threads_over_pillows_warning_size(decode, threads: int = 8, repeats: int = 200) -> tuple[bool, int]:
+    """Runs ``decode(png_bytes)`` from many threads, switching threads as often as Python allows,
+    on a 20x20 PNG with Pillow's bomb-warning limit lowered to 300 pixels (a warning, not yet an
+    error). Returns (whether ``warnings.filters`` changed, how many DecompressionBombWarnings
+    escaped): a decoder that is safe to call from many threads gives (False, 0)."""
+    import io
+    import sys
+    import threading
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    limit, interval = Image.MAX_IMAGE_PIXELS, sys.getswitchinterval()
+    Image.MAX_IMAGE_PIXELS = 300
+    sys.setswitchinterval(1e-6)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            filters = list(warnings.filters)
+            workers = [threading.Thread(target=lambda: [decode(data) for _ in range(repeats)]) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            changed = list(warnings.filters) != filters
+    finally:
+        Image.MAX_IMAGE_PIXELS, _ = limit, sys.setswitchinterval(interval)
+    return changed, sum(issubclass(w.category, Image.DecompressionBombWarning) for w in caught)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,33 @@ class Image:
     def size(self) -> tuple[int, int]:
         """(height, width)."""
         return self.rgb.shape[0], self.rgb.shape[1]
+
+
+# warnings.catch_warnings() swaps process-wide state before Python 3.14: two threads inside it at
+# once (the service decodes requests in parallel) can leave each other's filters in place for good.
+_WARNING_FILTERS = threading.Lock()
+
+
+@contextmanager
+def ignoring_warnings(category: type[Warning] = Warning) -> Iterator[None]:
+    """Ignores warnings of ``category`` inside the block, one thread at a time (keep the block short)."""
+    with _WARNING_FILTERS, warnings.catch_warnings():
+        warnings.simplefilter("ignore", category)
+        yield
+
+
+def open_image(source, formats: list[str] | None = None):
+    """``PIL.Image.open(source, formats)`` without Pillow's DecompressionBombWarning, which comes
+    from the header alone; the caller decides on the pixel count. Safe from many threads.
+
+    Raises:
+        PIL.Image.DecompressionBombError: over twice ``PIL.Image.MAX_IMAGE_PIXELS``.
+        OSError / SyntaxError / ValueError: from Pillow, for data it cannot open.
+    """
+    from PIL import Image as PILImage
+
+    with ignoring_warnings(PILImage.DecompressionBombWarning):
+        return PILImage.open(source, formats=formats)
 
 
 def _high_depth_gray_to_8bit(im):
@@ -97,40 +126,37 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image:
     from PIL import ImageOps
 
     path = existing_file(path, "image file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # max_pixels decides, from the header
-        try:
-            with PILImage.open(path) as im:
-                width, height = im.size
-                if width * height > max_pixels:
-                    raise ValueError(f"{path}: {width}x{height} pixels is over the limit of {max_pixels}")
-                if width == 0 or height == 0:
-                    raise ValueError(f"{path}: image has zero size ({width}x{height})")
-                try:  # counting seeks through every frame: a damaged later frame is not this image's problem
-                    frames = getattr(im, "n_frames", 1)
-                except Exception:
-                    frames = 1
-                    im.seek(0)  # the failed count left it at a later frame
-                if frames > 1 and im.format != "MPO":  # MPO: a camera JPEG with an embedded preview
-                    warnings.warn(f"{path} holds {frames} frames (an animation or pages); only the first is used",
-                                  stacklevel=2)
-                im.load()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # a damaged EXIF block: the pixels are still fine
-                    ImageOps.exif_transpose(im, in_place=True)
-                im = _to_srgb(im)
-                if im.mode.startswith("I") or im.mode == "F":
-                    im = _high_depth_gray_to_8bit(im)
-                rgb, alpha = rgb_and_alpha(im)
-        except PILImage.DecompressionBombError:  # over twice Pillow's own, process-wide limit: before our check
-            pillow_limit = 2 * PILImage.MAX_IMAGE_PIXELS
-            whose = "" if max_pixels <= pillow_limit else " (Pillow's: twice PIL.Image.MAX_IMAGE_PIXELS)"
-            raise ValueError(f"{path}: image is over the limit of {min(max_pixels, pillow_limit)} pixels{whose}; "
-                             f"refused as a possible decompression bomb") from None
-        except ValueError:
-            raise
-        except (OSError, SyntaxError) as exc:
-            raise ValueError(f"{path} is not a readable image ({exc})") from None
+    try:
+        with open_image(path) as im:  # max_pixels decides, from the header
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ValueError(f"{path}: {width}x{height} pixels is over the limit of {max_pixels}")
+            if width == 0 or height == 0:
+                raise ValueError(f"{path}: image has zero size ({width}x{height})")
+            try:  # counting seeks through every frame: a damaged later frame is not this image's problem
+                frames = getattr(im, "n_frames", 1)
+            except Exception:
+                frames = 1
+                im.seek(0)  # the failed count left it at a later frame
+            if frames > 1 and im.format != "MPO":  # MPO: a camera JPEG with an embedded preview
+                warnings.warn(f"{path} holds {frames} frames (an animation or pages); only the first is used",
+                              stacklevel=2)
+            im.load()
+            with ignoring_warnings():  # a damaged EXIF block: the pixels are still fine
+                ImageOps.exif_transpose(im, in_place=True)
+            im = _to_srgb(im)
+            if im.mode.startswith("I") or im.mode == "F":
+                im = _high_depth_gray_to_8bit(im)
+            rgb, alpha = rgb_and_alpha(im)
+    except PILImage.DecompressionBombError:  # over twice Pillow's own, process-wide limit: before our check
+        pillow_limit = 2 * PILImage.MAX_IMAGE_PIXELS
+        whose = "" if max_pixels <= pillow_limit else " (Pillow's: twice PIL.Image.MAX_IMAGE_PIXELS)"
+        raise ValueError(f"{path}: image is over the limit of {min(max_pixels, pillow_limit)} pixels{whose}; "
+                         f"refused as a possible decompression bomb") from None
+    except ValueError:
+        raise
+    except (OSError, SyntaxError) as exc:
+        raise ValueError(f"{path} is not a readable image ({exc})") from None
     return Image(np.ascontiguousarray(rgb), alpha)
 
 

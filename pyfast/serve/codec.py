@@ -4,11 +4,10 @@ pixel count is checked from the header before anything is decoded."""
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 
-from ..data.images import rgb_and_alpha
+from ..data.images import open_image, rgb_and_alpha
 
 # Magic bytes -> PIL format name. The Content-Type a client sends is never trusted.
 _SIGNATURES = (
@@ -51,16 +50,14 @@ def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray |
     if fmt is None:
         raise ImageError("body is not a PNG, JPEG, WebP or BMP image (format sniffed from its bytes)", 415)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            with PILImage.open(io.BytesIO(data), formats=[fmt]) as im:
-                width, height = im.size
-                if width == 0 or height == 0:
-                    raise ImageError(f"image has zero size ({width}x{height})")
-                if width * height > max_pixels:
-                    raise ImageError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}", 413)
-                im.load()
-                rgb, alpha = rgb_and_alpha(im)
+        with open_image(io.BytesIO(data), formats=[fmt]) as im:
+            width, height = im.size
+            if width == 0 or height == 0:
+                raise ImageError(f"image has zero size ({width}x{height})")
+            if width * height > max_pixels:
+                raise ImageError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}", 413)
+            im.load()
+            rgb, alpha = rgb_and_alpha(im)
     except ImageError:
         raise
     except PILImage.DecompressionBombError:

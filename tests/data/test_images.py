@@ -4,7 +4,7 @@ from PIL import Image as PILImage
 
 from pyfast.data import fit_within, list_images, read_image, resize, sample_images, write_image
 from pyfast.data.procedural import STYLES
-from tests.helpers import png_header_only
+from tests.helpers import decode_in_threads_over_pillows_warning_size, png_header_only
 
 
 def test_reads_rgb_gray_rgba_and_palette(tmp_path):
@@ -59,6 +59,11 @@ def test_pixel_limits_leave_pillows_setting_alone_across_threads(tmp_path):
     assert PILImage.MAX_IMAGE_PIXELS == before
     for limit, result in zip(limits, results):
         assert result == ((60, 50, 3) if limit == 5000 else f"{tmp_path / 'img.png'}: 50x60 pixels is over the limit of 2000")
+
+
+def test_reading_from_many_threads_leaves_the_warning_filters_alone(tmp_path):
+    PILImage.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "img.png")
+    assert decode_in_threads_over_pillows_warning_size(lambda _: read_image(tmp_path / "img.png")) == (False, 0)
 
 
 def test_a_header_over_pillows_own_limit_is_refused_whatever_max_pixels_says(tmp_path):
