@@ -52,6 +52,15 @@ def av1_clip(tmp_path, ffmpeg):
 
 
 @pytest.fixture
+def anamorphic_clip(tmp_path, ffmpeg):
+    """A 48x36, 6-frame H.264 clip at 12 fps whose pixels are 8:9 (NTSC DV's), shown at 43x36."""
+    path = tmp_path / "anamorphic.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=12:duration=0.5",
+                    "-vf", "setsar=8/9", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+@pytest.fixture
 def corrupt_av1_clip(av1_clip, ffmpeg):
     """``av1_clip`` with its index first and every frame's data zeroed: OpenCV opens it, FFmpeg decodes nothing."""
     indexed = av1_clip.with_name("indexed.mp4")

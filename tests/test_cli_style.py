@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -331,6 +332,22 @@ def test_an_odd_sized_video_keeps_its_size(model_files, tmp_path, ffmpeg, suffix
     assert main(["stylize", str(source), "-m", str(model_files / "tiny.onnx"), "-o", str(target), "--no-progress"]) == 0
     described = describe_media(ffmpeg, target)
     assert f"Video: {codec}" in described and "47x35" in described  # OpenCV's writers would make it 46x34
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".avi", ".webm"])
+def test_a_video_with_non_square_pixels_keeps_them(model_files, tmp_path, ffmpeg, anamorphic_clip, suffix):
+    import cv2
+
+    from pyfast.runtime.stylize import pixel_aspect
+
+    target = tmp_path / f"out{suffix}"
+    assert main(["stylize", str(anamorphic_clip), "-m", str(model_files / "tiny.onnx"), "-o", str(target),
+                 "--no-progress"]) == 0
+    aspect = pixel_aspect(cv2.VideoCapture(str(target)))
+    if suffix == ".webm":  # WebM stores a display width in whole pixels: 43, so 43:48
+        assert aspect == pytest.approx(8 / 9, rel=0.01)
+    else:
+        assert aspect == Fraction(8, 9)
 
 
 def test_a_max_size_under_the_models_minimum_names_the_option(model_files, photos, tmp_path):

@@ -153,7 +153,8 @@ def _start(command: list[str], log, **pipes) -> subprocess.Popen:
 class FFmpegWriter:
     """Encodes (H, W, 3) uint8 BGR frames through a pipe into FFmpeg, with cv2.VideoWriter's
     ``write`` / ``release``, in the codec of ``name``'s container (:data:`VIDEO_ENCODERS`), at
-    the exact frame size, tagged with the BT.601 matrix their colours are converted with:
+    the exact frame size, tagged with the BT.601 matrix their colours are converted with and
+    with ``pixel_aspect``, the width : height of one pixel, where it is not 1 (an anamorphic source's):
 
     - MP4/M4V/MOV/MKV: H.264 at CRF 18, yuv420p, or yuv444p for an odd width or height, which
       4:2:0 cannot hold (Chromium decodes both, tested; other browsers' support for 4:4:4
@@ -173,7 +174,7 @@ class FFmpegWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, ffmpeg: str,
-                 name: str | os.PathLike | None = None) -> None:
+                 name: str | os.PathLike | None = None, pixel_aspect: Fraction = Fraction(1)) -> None:
         exact = Fraction(check_positive(fps, "fps"))
         rate = exact.limit_denominator(1001)  # 29.97 -> 30000/1001
         if abs(rate - exact) > exact * Fraction(1, 10_000):  # a rate under 1/1001 fps, or finely fractional
@@ -188,11 +189,14 @@ class FFmpegWriter:
         # pairs), which shifts colours by up to a pixel: an odd size in 4:2:0 goes in padded to even
         # (edge pixels repeated) and is cropped back after the conversion.
         self._pad = (height % 2, width % 2) if pixels.endswith("420p") else (0, 0)
-        crop = ["-vf", f"format={pixels},crop={width}:{height}:0:0:exact=1"] if any(self._pad) else []
+        filters = [f"format={pixels}", f"crop={width}:{height}:0:0:exact=1"] if any(self._pad) else []
+        if pixel_aspect != 1:  # non-square pixels (anamorphic DV, DVD): players stretch them back
+            filters.append(f"setsar={pixel_aspect.numerator}/{pixel_aspect.denominator}:max=65535")
         self._log = tempfile.TemporaryFile()
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
                    "-s", f"{width + self._pad[1]}x{height + self._pad[0]}",
-                   "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0", *crop,
+                   "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
+                   *(["-vf", ",".join(filters)] if filters else []),
                    "-c:v", encoder, *_ENCODER_OPTIONS[encoder], "-pix_fmt", pixels, *faststart(path), file_url(path)]
         self._process = _start(command, self._log, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
 

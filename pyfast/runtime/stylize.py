@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,17 @@ def frame_rate(capture, default: float) -> float:
     return fps if math.isfinite(fps) and fps > 0 else default
 
 
+def pixel_aspect(capture) -> Fraction:
+    """The width : height of one of an opened cv2.VideoCapture's pixels (its sample aspect
+    ratio: 8/9 for NTSC DV, 1 for almost everything else); 1 where the file does not say."""
+    import cv2
+
+    num, den = capture.get(cv2.CAP_PROP_SAR_NUM), capture.get(cv2.CAP_PROP_SAR_DEN)
+    if not (math.isfinite(num) and math.isfinite(den) and num >= 1 and den >= 1):
+        return Fraction(1)
+    return Fraction(int(num), int(den))
+
+
 class VideoReader:
     """An opened video file: its properties and its frames as (H, W, 3) uint8 RGB, decoded by
     OpenCV or, for a codec OpenCV cannot decode (AV1 in opencv-python), by ``ffmpeg``
@@ -305,13 +317,16 @@ class VideoReader:
         self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.pixel_aspect = pixel_aspect(capture)
         decodes = capture.grab()
         capture.release()
         if decodes or ffmpeg is None or self.width < 1 or self.height < 1:
             self.capture = cv2.VideoCapture(str(path))  # from the first frame again
         else:
             properties = {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.frame_count,
-                          cv2.CAP_PROP_FRAME_WIDTH: self.width, cv2.CAP_PROP_FRAME_HEIGHT: self.height}
+                          cv2.CAP_PROP_FRAME_WIDTH: self.width, cv2.CAP_PROP_FRAME_HEIGHT: self.height,
+                          cv2.CAP_PROP_SAR_NUM: self.pixel_aspect.numerator,
+                          cv2.CAP_PROP_SAR_DEN: self.pixel_aspect.denominator}
             self.capture = FFmpegCapture(path, self.width, self.height, ffmpeg, properties)
 
     @property
@@ -374,13 +389,14 @@ def _stderr_muted() -> Iterator[None]:
             os.close(saved)
 
 
-def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int, ffmpeg: str | None = None):
+def open_video_writer(path: Path, name: Path, fps: float, width: int, height: int, ffmpeg: str | None = None,
+                      pixel_aspect: Fraction = Fraction(1)):
     """A video writer to ``path`` (often a temporary file) for ``name``'s container, with
     ``write(bgr_frame)`` and ``release()``: through ``ffmpeg`` where it has the container's
     encoder (:class:`~pyfast.runtime.ffmpeg.FFmpegWriter`: H.264, VP9 or Motion JPEG, the exact
-    frame size), else a cv2.VideoWriter with the codec of :func:`video_fourcc` (which rounds an
-    odd frame size down to even), with a RuntimeWarning if ``ffmpeg`` lacks that encoder or
-    cannot be run.
+    frame size and ``pixel_aspect``), else a cv2.VideoWriter with the codec of :func:`video_fourcc`
+    (which rounds an odd frame size down to even and writes square pixels), with a RuntimeWarning
+    if ``ffmpeg`` lacks that encoder or cannot be run.
 
     Raises:
         ValueError: neither can write that container here, naming ``name``.
@@ -394,12 +410,18 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
     if ffmpeg is not None and encoder is not None:
         available = encoders(ffmpeg)
         if encoder in available:
-            return FFmpegWriter(path, fps, width, height, ffmpeg, name=name)
+            return FFmpegWriter(path, fps, width, height, ffmpeg, name=name, pixel_aspect=pixel_aspect)
         import warnings
 
         why = f"has no {encoder} encoder" if available else "cannot be run"
         warnings.warn(f"{name}: the FFmpeg at {ffmpeg} {why}, so OpenCV writes the pictures "
                       f"({fourcc}; an odd frame size is rounded down to even)", RuntimeWarning, stacklevel=2)
+    if pixel_aspect != 1:
+        import warnings
+
+        warnings.warn(f"{name}: OpenCV writes square pixels, so it will look {'wider' if pixel_aspect < 1 else 'narrower'} "
+                      f"than its source, whose pixels are {pixel_aspect.numerator}:{pixel_aspect.denominator} "
+                      "(FFmpeg keeps them)", RuntimeWarning, stacklevel=2)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
     if not writer.isOpened():
@@ -433,7 +455,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
         with replaced_on_success(target) as temporary:
-            writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg)
+            writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg, video.pixel_aspect)
             try:
                 if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
                     raise ValueError(f"{source}: no frame could be decoded ({undecodable_reason(video.error, ffmpeg)})")

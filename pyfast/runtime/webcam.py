@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replaced_on_success, same_file
-from .stylize import VIDEO_SUFFIXES, Stylizer, VideoReader, frame_rate, open_video_writer, undecodable_reason
+from .stylize import (VIDEO_SUFFIXES, Stylizer, VideoReader, frame_rate, open_video_writer, pixel_aspect,
+                      undecodable_reason)
 
 _END = object()
 
@@ -223,7 +224,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     from tqdm.auto import tqdm
 
     capture = open_capture(source, ffmpeg)
-    fps_in = frame_rate(capture, 30.0)
+    fps_in, aspect = frame_rate(capture, 30.0), pixel_aspect(capture)
     stop, ran_dry = threading.Event(), threading.Event()  # ran_dry: the source ended by itself
     frames_in = LatestSlot() if realtime else _Queue(stop)
     frames_out = LatestSlot() if realtime else _Queue(stop)
@@ -283,7 +284,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
                 latencies.append((time.perf_counter() - taken) * 1e3)
                 if target is not None:
                     if writer is None:
-                        writer = open_video_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0], ffmpeg)
+                        writer = open_video_writer(target, out, fps_in, bgr.shape[1], bgr.shape[0], ffmpeg, aspect)
                     writer.write(bgr)
                     stats.written += 1
                 bar.update()

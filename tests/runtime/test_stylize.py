@@ -167,3 +167,39 @@ def test_frame_rate_falls_back_where_the_capture_reports_none(reported, expected
             return reported
 
     assert frame_rate(Capture(), 30.0) == expected
+
+
+def test_a_videos_pixel_aspect_ratio_is_read(anamorphic_clip, av1_clip, ffmpeg):
+    from fractions import Fraction
+
+    from pyfast.runtime.stylize import VideoReader, pixel_aspect
+
+    with VideoReader(anamorphic_clip) as video:
+        assert video.pixel_aspect == Fraction(8, 9) and pixel_aspect(video.capture) == Fraction(8, 9)
+    with VideoReader(av1_clip, ffmpeg) as video:  # decoded by FFmpeg: its capture reports it too
+        assert type(video.capture).__name__ == "FFmpegCapture"
+        assert video.pixel_aspect == pixel_aspect(video.capture) == 1
+
+
+@pytest.mark.parametrize("num, den", [(0.0, 0.0), (8.0, 0.0), (float("nan"), 1.0), (-1.0, 1.0)])
+def test_an_unknown_pixel_aspect_ratio_is_square(num, den):
+    import cv2
+
+    from pyfast.runtime.stylize import pixel_aspect
+
+    class Capture:
+        def get(self, prop):
+            return {cv2.CAP_PROP_SAR_NUM: num, cv2.CAP_PROP_SAR_DEN: den}[prop]
+
+    assert pixel_aspect(Capture()) == 1
+
+
+def test_opencvs_writer_says_it_loses_non_square_pixels(tmp_path):
+    from fractions import Fraction
+
+    from pyfast.runtime.stylize import open_video_writer
+
+    with pytest.warns(RuntimeWarning, match=r"out.avi: OpenCV writes square pixels, so it will look wider than its "
+                                            r"source, whose pixels are 8:9 \(FFmpeg keeps them\)"):
+        writer = open_video_writer(tmp_path / "out.avi", tmp_path / "out.avi", 12.0, 48, 36, None, Fraction(8, 9))
+    writer.release()

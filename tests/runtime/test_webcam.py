@@ -68,6 +68,14 @@ def test_the_recording_goes_through_ffmpeg_at_its_exact_size(tmp_path, ffmpeg, m
     assert not (tmp_path / "again.webm").exists()
 
 
+def test_the_recording_keeps_the_sources_non_square_pixels(anamorphic_clip, tmp_path, ffmpeg, monkeypatch):
+    monkeypatch.setenv("PYFAST_FFMPEG", ffmpeg)
+    run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=32)), anamorphic_clip, out=tmp_path / "out.mp4",
+               window=False)
+    described = describe_media(ffmpeg, tmp_path / "out.mp4")
+    assert "32x24 [SAR 8:9 " in described  # scaled down as a whole: its pixels keep their shape
+
+
 def test_a_video_opencv_cannot_decode_plays_through_ffmpeg(av1_clip, tmp_path):
     stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), av1_clip, out=tmp_path / "out.avi",
                        window=False)
