@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -348,6 +349,24 @@ def test_a_video_with_non_square_pixels_keeps_them(model_files, tmp_path, ffmpeg
         assert aspect == pytest.approx(8 / 9, rel=0.01)
     else:
         assert aspect == Fraction(8, 9)
+
+
+def test_a_video_cut_short_is_stylised_with_a_warning(model_files, tmp_path, ffmpeg):
+    import cv2
+
+    whole = tmp_path / "whole.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=12:duration=4",
+                    "-c:v", "libx264", str(whole)], check=True)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    model = model_files / "tiny.onnx"
+    with pytest.warns(RuntimeWarning, match=r"cut.mkv is damaged or cut short \(FFmpeg: File ended prematurely\); "
+                                            r"the frames that can be read are stylised"):
+        assert main(["stylize", str(cut), "-m", str(model), "-o", str(tmp_path / "out.mkv"), "--no-progress"]) == 0
+    assert 0 < int(cv2.VideoCapture(str(tmp_path / "out.mkv")).get(cv2.CAP_PROP_FRAME_COUNT)) < 48
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole file: no warning
+        assert main(["stylize", str(whole), "-m", str(model), "-o", str(tmp_path / "all.mkv"), "--no-progress"]) == 0
 
 
 def test_a_max_size_under_the_models_minimum_names_the_option(model_files, photos, tmp_path):

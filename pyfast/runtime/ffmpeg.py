@@ -72,6 +72,24 @@ def first_message(stderr: str, returncode: int) -> str:
     return next((line for line in lines if line), f"exit status {returncode}")
 
 
+# FFmpeg's demuxers' words for a file that ends inside its data (a download or a recording cut
+# off) or holds damaged packets; a clean file, edited, late-starting or variable-rate, gives none.
+_DAMAGE = re.compile(r"File ended prematurely|partial file|Packet corrupt|corrupt input packet")
+
+
+def container_damage(ffmpeg: str, path: str | os.PathLike) -> str | None:
+    """FFmpeg's first message about damage to ``path``'s container (truncated, or corrupt
+    packets), found in one pass that copies its video packets without decoding them (bench:
+    ``bench/scripts/video_io.py``); None when there is none or FFmpeg cannot run."""
+    try:
+        result = run_ffmpeg(ffmpeg, "-v", "warning", "-i", file_url(path), "-map", "0:v:0?", "-c", "copy",
+                            "-f", "null", "-")
+    except RuntimeError:
+        return None
+    return next((_LOG_PREFIX.sub("", line).strip().rstrip(".") for line in result.stderr.splitlines()
+                 if _DAMAGE.search(line)), None)
+
+
 def faststart(path: str | os.PathLike) -> list[str]:
     """FFmpeg's options that put an MP4/MOV file's index first (it plays while it loads); none for other containers."""
     return ["-movflags", "+faststart"] if Path(path).suffix.lower() in (".mp4", ".m4v", ".mov") else []

@@ -440,20 +440,27 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     JPEG for .avi; else OpenCV's mp4v for .mp4/.m4v/.mov, VP8 for .webm, MJPG otherwise); a run
     that fails or is interrupted leaves
     an existing ``target`` as it was. A video written without its sound says so in a warning.
-    A variable-frame-rate source is written at its average rate.
+    A variable-frame-rate source is written at its average rate. A damaged or truncated source
+    (:func:`~pyfast.runtime.ffmpeg.container_damage`, where FFmpeg is at hand) gives a warning
+    before its readable frames are stylised.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
             ``target`` cannot be written; a ``PYFAST_FFMPEG`` that is not an executable
             (before any frame is stylised).
     """
-    from .ffmpeg import find_ffmpeg
+    from .ffmpeg import container_damage, find_ffmpeg
 
     ffmpeg = find_ffmpeg()
     with VideoReader(source, ffmpeg) as video:
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
+        if ffmpeg is not None and (damage := container_damage(ffmpeg, source)):
+            import warnings
+
+            warnings.warn(f"{source} is damaged or cut short (FFmpeg: {damage}); the frames that can be read are "
+                          "stylised", RuntimeWarning, stacklevel=2)
         with replaced_on_success(target) as temporary:
             writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg, video.pixel_aspect)
             try:

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from pyfast.runtime.ffmpeg import FFmpegCapture, FFmpegWriter, find_ffmpeg, has_encoder
+from pyfast.runtime.ffmpeg import FFmpegCapture, FFmpegWriter, container_damage, find_ffmpeg, has_encoder
 from tests.helpers import describe_media, read_frames
 from tests.runtime.test_soundtrack import clip
 
@@ -300,3 +300,30 @@ def test_ffmpeg_capture_names_a_program_that_is_not_ffmpeg(tmp_path):
     assert capture.read() == (False, None)
     assert capture.error == f"{mute} gave no frame and no message: is it FFmpeg?"
     capture.release()
+
+
+def _first_half(path):
+    """A copy of ``path`` cut off half-way, as a stopped download or recording leaves it."""
+    cut = path.with_name(f"cut_{path.name}")
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return cut
+
+
+def test_container_damage_finds_files_cut_short_and_nothing_in_sound_ones(tmp_path, ffmpeg):
+    run = lambda *args: subprocess.run([ffmpeg, "-v", "error", *map(str, args)], check=True)  # noqa: E731
+    base = clip(tmp_path / "base.mp4", ffmpeg, video="libx264", seconds=3.0)  # with sound
+    run("-i", base, "-c", "copy", "-movflags", "+faststart", tmp_path / "indexed.mp4")
+    run("-i", base, "-c", "copy", tmp_path / "base.mkv")
+    run("-i", base, "-c:v", "mjpeg", "-c:a", "mp3", tmp_path / "base.avi")
+    run("-ss", "0.7", "-i", base, "-c", "copy", tmp_path / "trimmed.mp4")  # an edit list: samples before the cut
+    run("-f", "lavfi", "-i", "sine=duration=5", "-i", base, "-map", "1:v", "-map", "0:a", "-c:v", "copy",
+        tmp_path / "longer_sound.mkv")  # the file states 5 s, its pictures last 3
+    gappy = tmp_path / "gappy.webm"  # variable rate: frames 5-30 gone
+    run("-i", base, "-vf", "select='not(between(n,5,30))'", "-fps_mode", "vfr", "-c:v", "libvpx-vp9",
+        "-deadline", "realtime", gappy)
+    for sound in ("base.mp4", "indexed.mp4", "base.mkv", "base.avi", "trimmed.mp4", "longer_sound.mkv", "gappy.webm"):
+        assert container_damage(ffmpeg, tmp_path / sound) is None, sound
+    for name in ("indexed.mp4", "base.mkv", "base.avi"):
+        found = container_damage(ffmpeg, _first_half(tmp_path / name))
+        assert found is not None and not found.startswith("[") and not found.endswith("."), (name, found)
+    assert container_damage(str(tmp_path / "no-such-ffmpeg"), tmp_path / "base.mkv") is None
