@@ -67,6 +67,11 @@ def replaced_on_success(path: str | os.PathLike) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def _in_the_way(folder: Path) -> Path:
+    """The nearest of ``folder`` and its parents that exists (a file, where a folder was asked for)."""
+    return next(p for p in (folder, *folder.parents) if p.exists())
+
+
 @contextmanager
 def output_folders(folders: Iterable[str | os.PathLike]) -> Iterator[list[Path]]:
     """Creates each output folder (and its parents) and checks that a file can be created in it,
@@ -79,15 +84,19 @@ def output_folders(folders: Iterable[str | os.PathLike]) -> Iterator[list[Path]]
     created: list[Path] = []
     try:
         for folder in dict.fromkeys(Path(f) for f in folders):
-            missing = [p for p in (folder, *folder.parents) if not p.exists()]
+            real = Path(os.path.realpath(folder))  # a link to a folder still to be made is written through
+            missing = [p for p in (real, *real.parents) if not p.exists()]
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                real.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise NotADirectoryError(errno.ENOTDIR, f"cannot create the output folder {folder}: "
+                                         f"{_in_the_way(real)} exists and is not a folder") from None
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot create the output folder {folder} ({exc.strerror})") from None
             finally:
                 created += [p for p in missing if p.is_dir()]  # parents made before a failure too
             try:
-                handle, probe = tempfile.mkstemp(prefix=f".probe{PARTIAL_MARK}", dir=folder)
+                handle, probe = tempfile.mkstemp(prefix=f".probe{PARTIAL_MARK}", dir=real)
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot write in the output folder {folder} ({exc.strerror})") from None
             os.close(handle)

@@ -74,3 +74,14 @@ def decode_in_threads_over_pillows_warning_size(decode, threads: int = 8, repeat
     finally:
         Image.MAX_IMAGE_PIXELS, _ = limit, sys.setswitchinterval(interval)
     return changed, sum(issubclass(w.category, Image.DecompressionBombWarning) for w in caught)
+
+
+def first_part(path, fraction: float = 0.5, zeroed: bool = False):
+    """A copy of ``path`` cut off after ``fraction`` of its bytes, as a stopped download or
+    recording leaves it; with ``zeroed``, its full length with zeros after that point instead, as
+    a downloader that reserves the file's size leaves it. Named ``cut_<name>``."""
+    data = path.read_bytes()
+    keep = int(len(data) * fraction)
+    cut = path.with_name(f"cut_{path.name}")
+    cut.write_bytes(data[:keep] + (bytes(len(data) - keep) if zeroed else b""))
+    return cut

@@ -16,7 +16,7 @@ from pyfast.cli import main
 from pyfast.data import read_image, write_image
 from pyfast.models import TransformerNet
 from pyfast.style import save_model
-from tests.helpers import describe_media
+from tests.helpers import describe_media, first_part
 
 pytestmark = pytest.mark.filterwarnings("ignore:no VGG-16 weights given")
 
@@ -147,7 +147,7 @@ def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
         (lambda d: written(d / "notes.txt", b"x"), [], "unsupported file type '.txt'"),
         (lambda d: write_image(d / "zero.png", np.zeros((3, 3, 3), np.uint8)), [], "needs at least 5x5"),
         (lambda d: write_image(d / "big.png", np.zeros((60, 80, 3), np.uint8)), ["--max-size", "50", "--oversize", "error"], "over the max size of 50"),
-        (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}/afile/x.png"], "File exists"),
+        (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}/afile/x.png"], "afile exists and is not a folder"),
         (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}"], "would overwrite an input"),
         (lambda d: write_image(d / "ok.png", np.zeros((8, 8, 3), np.uint8)), ["-o", "{tmp}/ok.avi"], "images go to image files"),
     ],
@@ -357,16 +357,24 @@ def test_a_video_cut_short_is_stylised_with_a_warning(model_files, tmp_path, ffm
     whole = tmp_path / "whole.mkv"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=12:duration=4",
                     "-c:v", "libx264", str(whole)], check=True)
-    cut = tmp_path / "cut.mkv"
-    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    cut = first_part(whole)
     model = model_files / "tiny.onnx"
-    with pytest.warns(RuntimeWarning, match=r"cut.mkv is damaged or cut short \(FFmpeg: File ended prematurely\); "
+    with pytest.warns(RuntimeWarning, match=r"cut_whole.mkv is damaged or cut short \(FFmpeg: File ended prematurely\); "
                                             r"the frames that can be read are stylised"):
         assert main(["stylize", str(cut), "-m", str(model), "-o", str(tmp_path / "out.mkv"), "--no-progress"]) == 0
     assert 0 < int(cv2.VideoCapture(str(tmp_path / "out.mkv")).get(cv2.CAP_PROP_FRAME_COUNT)) < 48
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the whole file: no warning
         assert main(["stylize", str(whole), "-m", str(model), "-o", str(tmp_path / "all.mkv"), "--no-progress"]) == 0
+
+
+def test_a_video_that_cannot_be_opened_says_what_ffmpeg_found(model_files, tmp_path, ffmpeg):
+    whole = tmp_path / "whole.mp4"  # its index last, as FFmpeg writes by default
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x36:rate=12:duration=2",
+                    "-c:v", "libx264", str(whole)], check=True)
+    result = cli("stylize", first_part(whole), "-m", model_files / "tiny.onnx", "-o", tmp_path / "o.mp4")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("cut_whole.mp4 is not a readable video (FFmpeg: moov atom not found)")
 
 
 def test_a_max_size_under_the_models_minimum_names_the_option(model_files, photos, tmp_path):
@@ -578,7 +586,8 @@ def test_an_output_folder_that_cannot_be_made_fails_before_any_work(model_files,
     (tmp_path / "afile").write_text("a file")
     assert main(_filled(command, photos=photos, model=model_files / "tiny.onnx", file=tmp_path / "afile")) == 2
     err = capsys.readouterr().err
-    assert f"cannot create the output folder {tmp_path / 'afile' / 'sub'} (Not a directory)" in err
+    assert f"cannot create the output folder {tmp_path / 'afile' / 'sub'}: {tmp_path / 'afile'} exists and is not a " \
+           "folder" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -107,7 +107,8 @@ def test_output_folders_are_made_and_the_empty_new_ones_removed_afterwards(tmp_p
 
 def test_output_folders_fail_naming_the_folder_and_leave_nothing(tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(OSError, match=r"cannot create the output folder .*afile/sub \(Not a directory\)"):
+    with pytest.raises(NotADirectoryError, match=r"cannot create the output folder .*afile/sub: .*afile exists and is "
+                                                 r"not a folder"):
         with output_folders([tmp_path / "fresh" / "ok", tmp_path / "afile" / "sub"]):
             raise AssertionError("the block ran")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # fresh/ok, made first, removed again
@@ -124,3 +125,14 @@ def test_output_folders_check_a_file_can_be_written(tmp_path, monkeypatch):
         with output_folders([tmp_path / "new"]):
             raise AssertionError("the block ran")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_folder_reached_through_a_link_is_made_where_the_link_points(tmp_path):
+    (tmp_path / "link").symlink_to("target")  # dangling until the folder is made
+    with output_folders([tmp_path / "link" / "sub"]) as made:
+        assert sorted(made) == [tmp_path / "target", tmp_path / "target" / "sub"]
+        (tmp_path / "link" / "sub" / "x.png").write_bytes(b"x")
+    assert (tmp_path / "target" / "sub" / "x.png").is_file()
+    with output_folders([tmp_path / "link" / "empty"]):
+        pass
+    assert (tmp_path / "link").is_symlink() and not (tmp_path / "target" / "empty").exists()

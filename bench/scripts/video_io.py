@@ -17,6 +17,7 @@ Run: .venv/bin/python bench/scripts/video_io.py
 """
 
 import resource
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -139,7 +140,10 @@ def damage_scan_cost() -> None:
 
 if __name__ == "__main__":
     print(f"FFmpeg: {FFMPEG}")
-    encoder_costs()
-    chroma_placement()
-    open_cost()
-    damage_scan_cost()
+    try:
+        encoder_costs()
+        chroma_placement()
+        open_cost()
+        damage_scan_cost()
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)

@@ -34,12 +34,14 @@ class Image:
 
 # warnings.catch_warnings() swaps process-wide state before Python 3.14: two threads inside it at
 # once (the service decodes requests in parallel) can leave each other's filters in place for good.
-_WARNING_FILTERS = threading.Lock()
+# pyfast's own uses take turns; other code's catch_warnings in another thread still can race them.
+_WARNING_FILTERS = threading.RLock()  # re-entrant: a caller may already hold it
 
 
 @contextmanager
 def ignoring_warnings(category: type[Warning] = Warning) -> Iterator[None]:
-    """Ignores warnings of ``category`` inside the block, one thread at a time (keep the block short)."""
+    """Ignores warnings of ``category`` inside the block, one of pyfast's threads at a time
+    (keep the block short: other threads' warnings of that category are ignored meanwhile)."""
     with _WARNING_FILTERS, warnings.catch_warnings():
         warnings.simplefilter("ignore", category)
         yield
@@ -47,7 +49,7 @@ def ignoring_warnings(category: type[Warning] = Warning) -> Iterator[None]:
 
 def open_image(source, formats: list[str] | None = None):
     """``PIL.Image.open(source, formats)`` without Pillow's DecompressionBombWarning, which comes
-    from the header alone; the caller decides on the pixel count. Safe from many threads.
+    from the header alone; the caller decides on the pixel count. Safe from many of pyfast's threads.
 
     Raises:
         PIL.Image.DecompressionBombError: over twice ``PIL.Image.MAX_IMAGE_PIXELS``.

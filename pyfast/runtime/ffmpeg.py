@@ -72,22 +72,36 @@ def first_message(stderr: str, returncode: int) -> str:
     return next((line for line in lines if line), f"exit status {returncode}")
 
 
-# FFmpeg's demuxers' words for a file that ends inside its data (a download or a recording cut
-# off) or holds damaged packets; a clean file, edited, late-starting or variable-rate, gives none.
-_DAMAGE = re.compile(r"File ended prematurely|partial file|Packet corrupt|corrupt input packet")
+# FFmpeg's words for a file that ends inside its data (a download or a recording cut off), whose
+# tail is zeros (a downloader's reserved space) or which holds damaged packets; a clean file,
+# edited, late-starting, variable-rate or with a longer sound track, gives none (tested).
+_DAMAGE = re.compile(r"File ended prematurely|partial file|Packet corrupt|corrupt input packet"
+                     r"|invalid as first byte of an EBML number|Invalid NAL unit size")
 
 
 def container_damage(ffmpeg: str, path: str | os.PathLike) -> str | None:
-    """FFmpeg's first message about damage to ``path``'s container (truncated, or corrupt
-    packets), found in one pass that copies its video packets without decoding them (bench:
-    ``bench/scripts/video_io.py``); None when there is none or FFmpeg cannot run."""
+    """FFmpeg's first message about damage to ``path``'s container (truncated, zero-filled or
+    corrupt packets), found in one pass that copies its video and audio packets without
+    decoding them (bench: ``bench/scripts/video_io.py``); None when there is none or FFmpeg
+    cannot run. The sound counts: OpenCV stops reading pictures at a damaged audio packet too.
+    Not found: an AVI over 1 GiB cut between its packets (its later index is simply missing)."""
     try:
-        result = run_ffmpeg(ffmpeg, "-v", "warning", "-i", file_url(path), "-map", "0:v:0?", "-c", "copy",
-                            "-f", "null", "-")
+        result = run_ffmpeg(ffmpeg, "-v", "warning", "-i", file_url(path), "-map", "0:v:0?", "-map", "0:a?",
+                            "-c", "copy", "-f", "null", "-")
     except RuntimeError:
         return None
     return next((_LOG_PREFIX.sub("", line).strip().rstrip(".") for line in result.stderr.splitlines()
                  if _DAMAGE.search(line)), None)
+
+
+def open_failure(ffmpeg: str, path: str | os.PathLike) -> str | None:
+    """Why FFmpeg cannot open ``path`` as media ("moov atom not found": an MP4 whose download
+    stopped before its index), in its first message; None if it can, or cannot run."""
+    try:
+        result = run_ffmpeg(ffmpeg, "-v", "error", "-i", file_url(path), "-t", "0", "-f", "null", "-")
+    except RuntimeError:
+        return None
+    return first_message(result.stderr, result.returncode).rstrip(".") if result.returncode else None
 
 
 def faststart(path: str | os.PathLike) -> list[str]:
@@ -192,8 +206,9 @@ class FFmpegWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, ffmpeg: str,
-                 name: str | os.PathLike | None = None, pixel_aspect: Fraction = Fraction(1)) -> None:
+                 name: str | os.PathLike | None = None, pixel_aspect: Fraction | float = Fraction(1)) -> None:
         exact = Fraction(check_positive(fps, "fps"))
+        pixel_aspect = Fraction(check_positive(pixel_aspect, "pixel_aspect")).limit_denominator(65535)
         rate = exact.limit_denominator(1001)  # 29.97 -> 30000/1001
         if abs(rate - exact) > exact * Fraction(1, 10_000):  # a rate under 1/1001 fps, or finely fractional
             rate = exact.limit_denominator(1_000_000)

@@ -6,6 +6,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -284,14 +285,16 @@ def frame_rate(capture, default: float) -> float:
 
 
 def pixel_aspect(capture) -> Fraction:
-    """The width : height of one of an opened cv2.VideoCapture's pixels (its sample aspect
-    ratio: 8/9 for NTSC DV, 1 for almost everything else); 1 where the file does not say."""
+    """The width : height of one of an opened cv2.VideoCapture's pixels, as its frames come out
+    (the sample aspect ratio: 8/9 for NTSC DV, 1 for almost everything else; inverted for a
+    video OpenCV turns a quarter to stand upright); 1 where the file does not say."""
     import cv2
 
     num, den = capture.get(cv2.CAP_PROP_SAR_NUM), capture.get(cv2.CAP_PROP_SAR_DEN)
     if not (math.isfinite(num) and math.isfinite(den) and num >= 1 and den >= 1):
         return Fraction(1)
-    return Fraction(int(num), int(den))
+    turned = capture.get(cv2.CAP_PROP_ORIENTATION_AUTO) and capture.get(cv2.CAP_PROP_ORIENTATION_META) % 180 == 90
+    return Fraction(int(den), int(num)) if turned else Fraction(int(num), int(den))
 
 
 class VideoReader:
@@ -307,12 +310,13 @@ class VideoReader:
     def __init__(self, path: Path, ffmpeg: str | None = None) -> None:
         import cv2
 
-        from .ffmpeg import FFmpegCapture
+        from .ffmpeg import FFmpegCapture, open_failure
 
         self.path = path
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
-            raise ValueError(f"{path} is not a readable video")
+            reason = open_failure(ffmpeg, path) if ffmpeg is not None else None
+            raise ValueError(f"{path} is not a readable video" + (f" (FFmpeg: {reason})" if reason else ""))
         self.fps = frame_rate(capture, 25.0)  # a file that does not say: PAL's
         self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -411,14 +415,10 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
         available = encoders(ffmpeg)
         if encoder in available:
             return FFmpegWriter(path, fps, width, height, ffmpeg, name=name, pixel_aspect=pixel_aspect)
-        import warnings
-
         why = f"has no {encoder} encoder" if available else "cannot be run"
         warnings.warn(f"{name}: the FFmpeg at {ffmpeg} {why}, so OpenCV writes the pictures "
                       f"({fourcc}; an odd frame size is rounded down to even)", RuntimeWarning, stacklevel=2)
     if pixel_aspect != 1:
-        import warnings
-
         warnings.warn(f"{name}: OpenCV writes square pixels, so it will look {'wider' if pixel_aspect < 1 else 'narrower'} "
                       f"than its source, whose pixels are {pixel_aspect.numerator}:{pixel_aspect.denominator} "
                       "(FFmpeg keeps them)", RuntimeWarning, stacklevel=2)
@@ -457,8 +457,6 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
         if ffmpeg is not None and (damage := container_damage(ffmpeg, source)):
-            import warnings
-
             warnings.warn(f"{source} is damaged or cut short (FFmpeg: {damage}); the frames that can be read are "
                           "stylised", RuntimeWarning, stacklevel=2)
         with replaced_on_success(target) as temporary:
@@ -488,8 +486,6 @@ def undecodable_reason(decoder_error: str | None, ffmpeg: str | None) -> str:
 def _add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -> None:
     """Puts ``source``'s audio streams into the (silent) stylised video file ``pictures``;
     warns, leaving it silent, when there is no FFmpeg or FFmpeg fails."""
-    import warnings
-
     from .ffmpeg import GET_FFMPEG
     from .soundtrack import copy_soundtrack, probe_sound
 

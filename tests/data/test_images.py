@@ -66,6 +66,24 @@ def test_reading_from_many_threads_leaves_the_warning_filters_alone(tmp_path):
     assert decode_in_threads_over_pillows_warning_size(lambda _: read_image(tmp_path / "img.png")) == (False, 0)
 
 
+def test_reading_inside_a_block_that_ignores_warnings_does_not_wait_for_itself(tmp_path):
+    import threading
+
+    from pyfast.data.images import ignoring_warnings
+
+    PILImage.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "img.png")
+    done = []
+
+    def nested():
+        with ignoring_warnings(DeprecationWarning):
+            done.append(read_image(tmp_path / "img.png").size)
+
+    worker = threading.Thread(target=nested, daemon=True)  # a deadlock leaves it hanging, not the test run
+    worker.start()
+    worker.join(timeout=20)
+    assert done == [(20, 20)]
+
+
 def test_a_header_over_pillows_own_limit_is_refused_whatever_max_pixels_says(tmp_path):
     (tmp_path / "bomb.png").write_bytes(png_header_only(20000, 20000))
     with pytest.raises(ValueError, match="bomb.png: image is over the limit of 100000000 pixels; refused as a "

@@ -4,8 +4,9 @@ import sys
 import numpy as np
 import pytest
 
-from pyfast.runtime.ffmpeg import FFmpegCapture, FFmpegWriter, container_damage, find_ffmpeg, has_encoder
-from tests.helpers import describe_media, read_frames
+from pyfast.runtime.ffmpeg import (FFmpegCapture, FFmpegWriter, container_damage, find_ffmpeg, has_encoder,
+                                   open_failure)
+from tests.helpers import describe_media, first_part, read_frames
 from tests.runtime.test_soundtrack import clip
 
 
@@ -302,13 +303,6 @@ def test_ffmpeg_capture_names_a_program_that_is_not_ffmpeg(tmp_path):
     capture.release()
 
 
-def _first_half(path):
-    """A copy of ``path`` cut off half-way, as a stopped download or recording leaves it."""
-    cut = path.with_name(f"cut_{path.name}")
-    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    return cut
-
-
 def test_container_damage_finds_files_cut_short_and_nothing_in_sound_ones(tmp_path, ffmpeg):
     run = lambda *args: subprocess.run([ffmpeg, "-v", "error", *map(str, args)], check=True)  # noqa: E731
     base = clip(tmp_path / "base.mp4", ffmpeg, video="libx264", seconds=3.0)  # with sound
@@ -323,7 +317,30 @@ def test_container_damage_finds_files_cut_short_and_nothing_in_sound_ones(tmp_pa
         "-deadline", "realtime", gappy)
     for sound in ("base.mp4", "indexed.mp4", "base.mkv", "base.avi", "trimmed.mp4", "longer_sound.mkv", "gappy.webm"):
         assert container_damage(ffmpeg, tmp_path / sound) is None, sound
-    for name in ("indexed.mp4", "base.mkv", "base.avi"):
-        found = container_damage(ffmpeg, _first_half(tmp_path / name))
-        assert found is not None and not found.startswith("[") and not found.endswith("."), (name, found)
+    run("-i", base, "-c", "copy", "-movflags", "frag_keyframe+empty_moov", tmp_path / "fragments.mp4")
+    run("-i", base, "-c:v", "mjpeg", "-c:a", "pcm_s16le", tmp_path / "pcm.avi")
+    for name, fraction, zeroed in [
+        ("indexed.mp4", 0.5, False), ("base.mkv", 0.5, False), ("base.avi", 0.5, False),
+        ("fragments.mp4", 0.8, False),  # every picture there; the last fragment's sound cut, where OpenCV stops
+        ("pcm.avi", 0.8, False),  # cut inside a sound chunk
+        ("base.mkv", 0.5, True), ("indexed.mp4", 0.5, True),  # a reserved file's zeros
+    ]:
+        found = container_damage(ffmpeg, first_part(tmp_path / name, fraction, zeroed))
+        assert found is not None and not found.startswith("[") and not found.endswith("."), (name, fraction, found)
     assert container_damage(str(tmp_path / "no-such-ffmpeg"), tmp_path / "base.mkv") is None
+
+
+def test_open_failure_says_why_ffmpeg_cannot_open_a_file(tmp_path, ffmpeg):
+    whole = clip(tmp_path / "whole.mp4", ffmpeg, video="libx264")  # its index last, as FFmpeg writes by default
+    assert open_failure(ffmpeg, whole) is None
+    assert open_failure(ffmpeg, first_part(whole)) == "moov atom not found"
+    assert open_failure(str(tmp_path / "no-such-ffmpeg"), whole) is None
+
+
+def test_ffmpeg_writer_takes_a_float_pixel_aspect_and_refuses_a_bad_one(tmp_path, ffmpeg):
+    writer = FFmpegWriter(tmp_path / "out.mp4", 12.0, 48, 36, ffmpeg, pixel_aspect=8 / 9)
+    writer.write(np.zeros((36, 48, 3), np.uint8))
+    writer.close()
+    assert "[SAR 8:9 " in describe_media(ffmpeg, tmp_path / "out.mp4")
+    with pytest.raises(ValueError, match="pixel_aspect"):
+        FFmpegWriter(tmp_path / "bad.mp4", 12.0, 48, 36, ffmpeg, pixel_aspect=0)

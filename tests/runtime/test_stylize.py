@@ -170,12 +170,18 @@ def test_frame_rate_falls_back_where_the_capture_reports_none(reported, expected
 
 
 def test_a_videos_pixel_aspect_ratio_is_read(anamorphic_clip, av1_clip, ffmpeg):
+    import subprocess
     from fractions import Fraction
 
     from pyfast.runtime.stylize import VideoReader, pixel_aspect
 
     with VideoReader(anamorphic_clip) as video:
         assert video.pixel_aspect == Fraction(8, 9) and pixel_aspect(video.capture) == Fraction(8, 9)
+    turned = anamorphic_clip.with_name("turned.mp4")  # a phone's portrait recording: shown a quarter turned
+    subprocess.run([ffmpeg, "-v", "error", "-display_rotation", "90", "-i", str(anamorphic_clip), "-c", "copy",
+                    str(turned)], check=True)
+    with VideoReader(turned) as video:  # OpenCV turns the frames upright: their pixels are 9:8 now
+        assert (video.width, video.height, video.pixel_aspect) == (36, 48, Fraction(9, 8))
     with VideoReader(av1_clip, ffmpeg) as video:  # decoded by FFmpeg: its capture reports it too
         assert type(video.capture).__name__ == "FFmpegCapture"
         assert video.pixel_aspect == pixel_aspect(video.capture) == 1
