@@ -179,7 +179,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         find_ffmpeg()  # a bad PYFAST_FFMPEG fails here, before any frame is stylised
         quiet_video_logs()
     stylizer = Stylizer(engine, options)
-    with output_folders(target.parent for target in targets.values()):  # an unwritable output fails here, too
+    # An unwritable output fails here, too; a link named by -o is written through, as write_image does.
+    with output_folders(Path(os.path.realpath(target)).parent for target in targets.values()):
         if images:
             stylize_images(stylizer, images, out, single_output, progress=not args.no_progress)
         for source in videos:

@@ -441,8 +441,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     that fails or is interrupted leaves
     an existing ``target`` as it was. A video written without its sound says so in a warning.
     A variable-frame-rate source is written at its average rate. A damaged or truncated source
-    (:func:`~pyfast.runtime.ffmpeg.container_damage`, where FFmpeg is at hand) gives a warning
-    before its readable frames are stylised.
+    (:func:`~pyfast.runtime.ffmpeg.container_damage`, where FFmpeg is at hand) is written as far
+    as it can be read, with a warning.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
@@ -456,16 +456,17 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
         width, height = video.width, video.height
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
-        if ffmpeg is not None and (damage := container_damage(ffmpeg, source)):
-            warnings.warn(f"{source} is damaged or cut short (FFmpeg: {damage}); the frames that can be read are "
-                          "stylised", RuntimeWarning, stacklevel=2)
         with replaced_on_success(target) as temporary:
             writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg, video.pixel_aspect)
+            damage = container_damage(ffmpeg, source) if ffmpeg is not None else None
             try:
-                if _write_stylized_frames(stylizer, video, writer, (height, width), progress) == 0:
+                if (frames := _write_stylized_frames(stylizer, video, writer, (height, width), progress)) == 0:
                     raise ValueError(f"{source}: no frame could be decoded ({undecodable_reason(video.error, ffmpeg)})")
             finally:
                 writer.release()
+            if damage:
+                warnings.warn(f"{source} is damaged or cut short (FFmpeg: {damage}); {target} has the {frames} "
+                              "frame(s) that could be read", RuntimeWarning, stacklevel=2)
             if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file
                 raise ValueError(writer.error)
             if sound:
