@@ -470,7 +470,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
             if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file
                 raise ValueError(writer.error)
             if sound:
-                _add_sound(temporary, source, target, ffmpeg)
+                add_sound(temporary, source, target, ffmpeg)
     stylizer.stats.outputs.append(target)
     return stylizer.stats
 
@@ -484,9 +484,10 @@ def undecodable_reason(decoder_error: str | None, ffmpeg: str | None) -> str:
     return "damaged, or a codec OpenCV lacks" + ("" if ffmpeg else f"; FFmpeg decodes more: {GET_FFMPEG}")
 
 
-def _add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -> None:
-    """Puts ``source``'s audio streams into the (silent) stylised video file ``pictures``;
-    warns, leaving it silent, when there is no FFmpeg or FFmpeg fails."""
+def add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) -> None:
+    """Puts ``source``'s audio streams into the (silent) stylised video file ``pictures``, which
+    will become ``target`` (named in messages); warns, leaving it silent, when there is no
+    FFmpeg or FFmpeg fails."""
     from .ffmpeg import GET_FFMPEG
     from .soundtrack import copy_soundtrack, probe_sound
 

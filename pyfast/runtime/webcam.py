@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replaced_on_success, same_file
-from .stylize import (VIDEO_SUFFIXES, Stylizer, VideoReader, frame_rate, open_video_writer, pixel_aspect,
-                      undecodable_reason)
+from .stylize import (VIDEO_SUFFIXES, Stylizer, VideoReader, add_sound, frame_rate, open_video_writer,
+                      pixel_aspect, undecodable_reason)
 
 _END = object()
 
@@ -110,6 +110,7 @@ class WebcamStats:
     seconds: float = 0.0
     latency_ms: float = 0.0  # mean, capture to encoded
     output: Path | None = None
+    complete: bool = False  # a video file read to its end, every frame written
 
     @property
     def fps(self) -> float:
@@ -158,6 +159,7 @@ def run_webcam(
     overlay: bool = True,
     should_stop: Callable[[], bool] | None = None,
     progress: bool = False,
+    sound: bool = True,
 ) -> WebcamStats:
     """Runs the capture -> inference -> encoding pipeline until the source ends, ``max_frames``
     frames are captured, ``should_stop()`` turns true, Ctrl-C, or "q" in the window.
@@ -171,15 +173,18 @@ def run_webcam(
         stylizer: the style model and options (max size, strength, colour).
         source: a camera index or a video file.
         out: video file to write (.mp4, .m4v, .mov, .mkv, .webm, .avi), frames at the processed
-            size (``max_size``), without the overlay and without sound; encoded through
-            FFmpeg where there is one (H.264, VP9, Motion JPEG: see
-            :func:`~pyfast.runtime.stylize.open_video_writer`), else by OpenCV.
+            size (``max_size``), without the overlay; encoded through FFmpeg where there is one
+            (H.264, VP9, Motion JPEG: see :func:`~pyfast.runtime.stylize.open_video_writer`),
+            else by OpenCV.
         window: show the result in an OpenCV window (needs an OpenCV build with a GUI).
         realtime: drop frames the model has no time for (default: True for cameras, False
             for files, which are then processed frame by frame).
         max_frames: stop after capturing this many frames.
         overlay: draw the frame rate and latency in the window.
         progress: a progress bar over the frames of a video file processed frame by frame.
+        sound: give ``out`` the sound of a video file read to its end with every frame kept
+            (:func:`~pyfast.runtime.stylize.add_sound`, as stylize does); a camera, a run
+            stopped early or dropped frames leave it silent.
 
     Raises:
         ValueError: nothing to show or write (``window`` False and no ``out``), ``out`` not a
@@ -212,6 +217,8 @@ def run_webcam(
                               should_stop, progress)
         if out is not None and stats.written == 0:
             raise ValueError(f"no frame was stylised, so {out} was not written")
+        if out is not None and sound and stats.complete:
+            add_sound(target, Path(source), out, ffmpeg)
     return stats
 
 
@@ -322,6 +329,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     stats.seconds = time.perf_counter() - start
     stats.dropped = frames_in.dropped + frames_out.dropped
     stats.latency_ms = float(np.mean(latencies)) if latencies else 0.0
+    stats.complete = ran_dry.is_set() and not live and stats.written == stats.captured > 0
     if errors:
         raise errors[0]
     if interrupted and not live:

@@ -47,7 +47,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     try:
         stats = run_webcam(Stylizer(engine, options), source, out=args.out, window=not args.no_window,
                            realtime=True if args.realtime else None, max_frames=args.max_frames,
-                           overlay=not args.no_overlay, progress=not args.no_progress)
+                           overlay=not args.no_overlay, progress=not args.no_progress, sound=not args.no_sound)
     except KeyboardInterrupt:
         if args.out:
             print(f"pyfast webcam: interrupted; {args.out} left as it was", file=sys.stderr)
@@ -118,8 +118,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     webcam.add_argument("-m", "--model", required=True, help="shipped model name, .onnx or .pth")
     webcam.add_argument("--out", help="also write the stylised video to this file (.mp4, .m4v, .mov, .mkv, .webm, "
                         ".avi), at the processed size (--max-size), encoded as `pyfast stylize` does (with FFmpeg: H.264, "
-                        "VP9 for .webm, Motion JPEG for .avi) but without sound (stylize keeps a video's sound); "
-                        "Ctrl-C on a camera ends and keeps the recording")
+                        "VP9 for .webm, Motion JPEG for .avi), with the sound of a --video read to its end with every "
+                        "frame kept; Ctrl-C on a camera ends and keeps the recording")
+    webcam.add_argument("--no-sound", action="store_true", help="write --out without the --video's sound")
     webcam.add_argument("--no-window", action="store_true", help="headless: only write --out")
     webcam.add_argument("--no-overlay", action="store_true", help="no frame rate / latency text in the window")
     webcam.add_argument("--no-progress", action="store_true", help="no progress bar for a --video")

@@ -76,6 +76,24 @@ def test_the_recording_keeps_the_sources_non_square_pixels(anamorphic_clip, tmp_
     assert "32x24 [SAR 8:9 " in described  # scaled down as a whole: its pixels keep their shape
 
 
+def test_a_video_read_to_its_end_keeps_its_sound(tmp_path, ffmpeg):
+    from pyfast.runtime.soundtrack import audio_codecs
+    from tests.runtime.test_soundtrack import clip
+
+    source = clip(tmp_path / "tone.mp4", ffmpeg, video="libx264")  # 12 frames and a tone
+    runs = {  # name: (seconds per frame in the model, options)
+        "whole": (0.0, {}), "silenced": (0.0, {"sound": False}), "stopped early": (0.0, {"max_frames": 5}),
+        "in real time, every frame kept": (0.0, {"realtime": True}),
+        "in real time, frames dropped": (0.25, {"realtime": True}),  # 12 fps in, 4 out
+    }
+    for name, (seconds, options) in runs.items():
+        out = tmp_path / f"{name}.mp4"
+        stats = run_webcam(Stylizer(SlowEngine(seconds), StylizeOptions(max_size=None)), source, out=out, window=False,
+                           **options)
+        assert stats.complete == (name in ("whole", "silenced", "in real time, every frame kept")), name
+        assert audio_codecs(out, ffmpeg) == (["aac"] if stats.complete and name != "silenced" else []), name
+
+
 def test_a_video_opencv_cannot_decode_plays_through_ffmpeg(av1_clip, tmp_path):
     stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), av1_clip, out=tmp_path / "out.avi",
                        window=False)

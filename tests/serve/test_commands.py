@@ -28,6 +28,19 @@ def test_webcam_headless_on_a_video_file(tmp_path, capsys):
     assert len(read_frames(tmp_path / "out.mp4")) == 12
 
 
+@pytest.mark.parametrize("flags, codecs", [([], ["aac"]), (["--no-sound"], [])])
+def test_webcam_keeps_a_videos_sound_unless_told_not_to(tmp_path, ffmpeg, flags, codecs):
+    from pyfast.runtime.soundtrack import audio_codecs
+
+    from ..runtime.test_soundtrack import clip
+
+    source = clip(tmp_path / "tone.mp4", ffmpeg, video="libx264")
+    args = parse(["webcam", "--video", str(source), "-m", "mosaic", "--out", str(tmp_path / "out.mp4"),
+                  "--no-window", "--max-size", "32", *flags])
+    assert args.run(args) == 0
+    assert audio_codecs(tmp_path / "out.mp4", ffmpeg) == codecs
+
+
 def test_webcam_takes_a_pth_checkpoint_as_stylize_does(tmp_path, capsys):
     from pyfast.zoo import get_style
 
