@@ -376,6 +376,31 @@ def test_a_video_that_cannot_be_opened_says_what_ffmpeg_found(model_files, tmp_p
     assert result.stderr.strip().endswith("cut_whole.mp4 is not a readable video (FFmpeg: moov atom not found)")
 
 
+def test_a_variable_frame_rate_video_keeps_its_frames_at_their_times(model_files, tmp_path, ffmpeg):
+    """13 frames over 2 s (a 12 fps clip with frames 5-15 cut out): written at 12 fps, the frame
+    before the gap is held through it, so the stylised video lasts 2 s as its sound does (it
+    used to be 13 frames at 12 fps: 1.1 s, the pictures after the gap 0.9 s early)."""
+    import cv2
+
+    plain = tmp_path / "plain.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "color=size=48x36:rate=12:duration=2",  # a grey
+                    "-vf", "geq=lum='16+N*9':cb=128:cr=128", "-c:v", "libx264", str(plain)], check=True)  # per frame
+    gappy = tmp_path / "gappy.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(plain), "-vf", "select='not(between(n,5,15))'",
+                    "-fps_mode", "vfr", "-c:v", "libx264", str(gappy)], check=True)
+    assert len(read_frames(gappy)) == 13
+    out = tmp_path / "out.mkv"
+    assert main(["stylize", str(gappy), "-m", str(model_files / "tiny.onnx"), "-o", str(out), "--no-progress",
+                 "--strength", "0"]) == 0  # the content itself, to tell the frames apart
+    frames, source = read_frames(out), read_frames(gappy)
+    assert len(frames) == 24 and cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == 12
+
+    def closest(frame):  # the source frame this one shows
+        return int(np.argmin([np.abs(frame.astype(int) - s.astype(int)).mean() for s in source]))
+
+    assert [closest(f) for f in frames] == [0, 1, 2, 3] + [4] * 12 + list(range(5, 13))
+
+
 def test_a_max_size_under_the_models_minimum_names_the_option(model_files, photos, tmp_path):
     result = cli("stylize", photos / "a.png", "-m", model_files / "tiny.onnx", "-o", tmp_path / "o.png", "--max-size", "3")
     assert result.returncode == 2 and "--max-size must be 0 (no limit) or at least 5, got 3" in result.stderr

@@ -339,13 +339,22 @@ class VideoReader:
         return getattr(self.capture, "error", None)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        for frame, _ in self.timed():
+            yield frame
+
+    def timed(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """The frames with their times in seconds from the stream's start, as the file stamps
+        them (None where the decoder gives none: FFmpeg's pipe)."""
         import cv2
 
+        stamped = isinstance(self.capture, cv2.VideoCapture)
         while True:
             ok, frame = self.capture.read()
             if not ok:
                 return
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            seconds = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if stamped else None
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), seconds
+
 
     def close(self) -> None:
         self.capture.release()
@@ -355,6 +364,30 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FrameClock:
+    """The tick of a constant ``rate`` at which each frame of a video starts, from the frames'
+    times: writing each frame until the next one's tick keeps a variable-frame-rate video in
+    step with its sound (frames closer than a tick are dropped, a gap is filled by holding the
+    frame before it). A constant-rate video's frames get ticks 0, 1, 2, ... A missing time, or
+    one not after the previous frame's (a file without timestamps), gives the next tick."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._first: float | None = None
+        self._last: tuple[float | None, int] = (None, -1)  # (time, tick) of the previous frame
+
+    def tick(self, seconds: float | None) -> int:
+        last_time, last_tick = self._last
+        if seconds is None or not math.isfinite(seconds) or (last_time is not None and seconds <= last_time):
+            tick = last_tick + 1
+        else:
+            if self._first is None:
+                self._first = seconds
+            tick = max(round((seconds - self._first) * self.rate), last_tick)
+        self._last = (seconds if seconds is not None and math.isfinite(seconds) else last_time, tick)
+        return tick
 
 
 def video_fourcc(target: Path) -> str:
@@ -419,7 +452,8 @@ def open_video_writer(path: Path, name: Path, fps: float, width: int, height: in
         warnings.warn(f"{name}: the FFmpeg at {ffmpeg} {why}, so OpenCV writes the pictures "
                       f"({fourcc}; an odd frame size is rounded down to even)", RuntimeWarning, stacklevel=2)
     if pixel_aspect != 1:
-        warnings.warn(f"{name}: OpenCV writes square pixels, so it will look {'wider' if pixel_aspect < 1 else 'narrower'} "
+        looks = "wider" if pixel_aspect < 1 else "narrower"
+        warnings.warn(f"{name}: OpenCV writes square pixels, so it will look {looks} "
                       f"than its source, whose pixels are {pixel_aspect.numerator}:{pixel_aspect.denominator} "
                       "(FFmpeg keeps them)", RuntimeWarning, stacklevel=2)
     with _stderr_muted():  # "tag 'VP80' is not supported by this container ... fallback": the file is fine
@@ -440,9 +474,9 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     JPEG for .avi; else OpenCV's mp4v for .mp4/.m4v/.mov, VP8 for .webm, MJPG otherwise); a run
     that fails or is interrupted leaves
     an existing ``target`` as it was. A video written without its sound says so in a warning.
-    A variable-frame-rate source is written at its average rate. A damaged or truncated source
-    (:func:`~pyfast.runtime.ffmpeg.container_damage`, where FFmpeg is at hand) is written as far
-    as it can be read, with a warning.
+    A variable-frame-rate source is retimed to the rate it states (:class:`FrameClock`). A
+    damaged or truncated source (:func:`~pyfast.runtime.ffmpeg.container_damage`, where FFmpeg
+    is at hand) is written as far as it can be read, with a warning.
 
     Raises:
         ValueError: ``source`` is not a readable video, its frames are too small, or
@@ -508,30 +542,44 @@ def add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) ->
 
 def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> int:
     """Stylises ``video``'s frames in batches into the open writer (:func:`open_video_writer`), at
-    the (height, width) ``size``; returns how many frames were written."""
+    the (height, width) ``size`` and at ``video.fps``, each frame written until the next one's
+    tick (:class:`FrameClock`: a variable frame rate stays in step with the sound); returns how
+    many frames were written."""
     import cv2
     from tqdm.auto import tqdm
 
     height, width = size
-    batch: list[np.ndarray] = []
+    batch: list[tuple[np.ndarray, int]] = []
+    clock = FrameClock(video.fps)
+    held: tuple[np.ndarray, int] | None = None  # the last stylised frame (BGR), its tick: written when the next comes
     written = 0
 
-    def flush() -> None:
+    def write(frame: np.ndarray, times: int) -> None:
         nonlocal written
+        for _ in range(times):
+            writer.write(frame)
+        written += times
+
+    def flush() -> None:
+        nonlocal held
         if not batch:
             return
-        written += len(batch)
-        for frame in stylizer(np.stack(batch)):
+        styled = stylizer(np.stack([frame for frame, _ in batch]))
+        for frame, (_, tick) in zip(styled, batch):
             if frame.shape[:2] != (height, width):
                 frame = resize(frame, height, width)
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if held is not None:
+                write(held[0], tick - held[1])  # 0: two frames within a tick, the earlier dropped
+            held = (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), tick)
         batch.clear()
 
-    frames = tqdm(video, total=video.frame_count or None, desc=f"stylize {video.path.name}", unit="frame",
+    frames = tqdm(video.timed(), total=video.frame_count or None, desc=f"stylize {video.path.name}", unit="frame",
                   disable=not progress)
-    for frame in frames:
-        batch.append(stylizer.fit(frame, str(video.path)))
+    for frame, seconds in frames:
+        batch.append((stylizer.fit(frame, str(video.path)), clock.tick(seconds)))
         if len(batch) >= stylizer.options.batch_size:
             flush()
     flush()
+    if held is not None:
+        write(held[0], 1)
     return written

@@ -209,3 +209,19 @@ def test_opencvs_writer_says_it_loses_non_square_pixels(tmp_path):
                                             r"source, whose pixels are 8:9 \(FFmpeg keeps them\)"):
         writer = open_video_writer(tmp_path / "out.avi", tmp_path / "out.avi", 12.0, 48, 36, None, Fraction(8, 9))
     writer.release()
+
+
+@pytest.mark.parametrize("times, rate, ticks", [
+    ([round(i / 29.97, 3) for i in range(300)], 30000 / 1001, list(range(300))),  # constant, ms-rounded stamps
+    ([0.0, 0.083, 0.167, 0.25, 0.333, 1.333, 1.417], 12.0, [0, 1, 2, 3, 4, 16, 17]),  # a gap: frame 4 held
+    ([0.0, 0.01, 0.02, 0.1, 0.2], 10.0, [0, 0, 0, 1, 2]),  # denser than the rate: two frames dropped
+    ([None, None, None], 25.0, [0, 1, 2]),  # FFmpeg's pipe: no times
+    ([0.0, 0.0, 0.0, 0.0], 25.0, [0, 1, 2, 3]),  # a file without timestamps
+    ([0.5, 0.54, 0.5, 0.62], 25.0, [0, 1, 2, 3]),  # a time going back: the next tick, then on from there
+    ([1.5, 1.54, 1.58], 25.0, [0, 1, 2]),  # counted from the first frame (a late start)
+])
+def test_the_frame_clock_keeps_frames_at_their_times(times, rate, ticks):
+    from pyfast.runtime.stylize import FrameClock
+
+    clock = FrameClock(rate)
+    assert [clock.tick(t) for t in times] == ticks
