@@ -7,7 +7,7 @@
    `FFmpegWriter` (padded to even, cropped back) and by FFmpeg left alone (no padding); mean
    absolute difference of the stored chroma planes from the 48x36 file's, last row and column
    excluded (the padding is what FFmpeg-alone lacks).
-3. Opening cost of `VideoReader` (OpenCV open + first-frame probe + reopen) against a bare
+3. Opening cost of `VideoReader` (OpenCV open + the first 32 frames' times + reopen) against a bare
    cv2.VideoCapture open, on a 1280x720 H.264 file: median of 20.
 4. The damage scan `stylize` runs on each source video (`container_damage`: one pass copying
    the video packets, nothing decoded), on a 60 s 1280x720 H.264 file at 8 Mbit/s with sound:

@@ -297,11 +297,33 @@ def pixel_aspect(capture) -> Fraction:
     return Fraction(int(den), int(num)) if turned else Fraction(int(num), int(den))
 
 
+_COMMON_RATES = (24000 / 1001, 24, 25, 30000 / 1001, 30, 48, 50, 60000 / 1001, 60, 90, 100, 120000 / 1001, 120, 144,
+                 240)
+
+
+def stamped_rate(times: Sequence[float], stated: float) -> float:
+    """The frame rate a video's first frames are stamped at (``times``, seconds): one over their
+    mean interval, leaving out gaps (over 1.5 times the median), where that is over 1 % above the
+    ``stated`` rate (a variable-rate MP4 states its average: 17.8 fps for 60 fps frames followed
+    by 10 fps ones), snapped to the nearest common rate within 0.5 %; else ``stated``, so a
+    constant-rate video keeps its own (stamps rounded to milliseconds included)."""
+    steps = sorted(b - a for a, b in zip(times, times[1:]) if b > a)
+    if len(steps) < 4:
+        return stated
+    steady = [step for step in steps if step <= 1.5 * steps[len(steps) // 2]]
+    rate = len(steady) / sum(steady)
+    if not stated * 1.01 < rate <= stated * 8:
+        return stated
+    nearest = min(_COMMON_RATES, key=lambda common: abs(rate / common - 1))
+    return nearest if abs(rate / nearest - 1) <= 0.005 else rate
+
+
 class VideoReader:
     """An opened video file: its properties and its frames as (H, W, 3) uint8 RGB, decoded by
     OpenCV or, for a codec OpenCV cannot decode (AV1 in opencv-python), by ``ffmpeg``
     (:class:`~pyfast.runtime.ffmpeg.FFmpegCapture`). ``capture`` is the cv2.VideoCapture-like
-    object behind it (BGR ``read``).
+    object behind it (BGR ``read``). ``fps`` is the rate the file states, ``frame_rate`` the one
+    its frames are stamped at (:func:`stamped_rate`; they differ for a variable-rate MP4).
 
     Raises:
         ValueError: the file cannot be opened as a video.
@@ -322,9 +344,12 @@ class VideoReader:
         self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.pixel_aspect = pixel_aspect(capture)
-        decodes = capture.grab()
+        times = []
+        while len(times) < 32 and capture.grab():  # the first frames' times: the rate they are stamped at
+            times.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
         capture.release()
-        if decodes or ffmpeg is None or self.width < 1 or self.height < 1:
+        self.frame_rate = stamped_rate(times, self.fps)
+        if times or ffmpeg is None or self.width < 1 or self.height < 1:
             self.capture = cv2.VideoCapture(str(path))  # from the first frame again
         else:
             properties = {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.frame_count,
@@ -370,24 +395,25 @@ class FrameClock:
     """The tick of a constant ``rate`` at which each frame of a video starts, from the frames'
     times: writing each frame until the next one's tick keeps a variable-frame-rate video in
     step with its sound (frames closer than a tick are dropped, a gap is filled by holding the
-    frame before it). A constant-rate video's frames get ticks 0, 1, 2, ... A missing time, or
-    one not after the previous frame's (a file without timestamps), gives the next tick."""
+    frame before it). A constant-rate video's frames get ticks 0, 1, 2, ... A missing time gives
+    the next tick; a time going back (joined recordings) the next tick, the clock going on from
+    there. A jump forward is held, as any gap: it cannot be told from a pause in a recording."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._first: float | None = None
-        self._last: tuple[float | None, int] = (None, -1)  # (time, tick) of the previous frame
+        self._origin: float | None = None  # the time of tick 0
+        self._tick = -1
+        self._time: float | None = None
 
     def tick(self, seconds: float | None) -> int:
-        last_time, last_tick = self._last
-        if seconds is None or not math.isfinite(seconds) or (last_time is not None and seconds <= last_time):
-            tick = last_tick + 1
-        else:
-            if self._first is None:
-                self._first = seconds
-            tick = max(round((seconds - self._first) * self.rate), last_tick)
-        self._last = (seconds if seconds is not None and math.isfinite(seconds) else last_time, tick)
-        return tick
+        if seconds is None or not math.isfinite(seconds):
+            self._tick += 1
+            return self._tick
+        if self._origin is None or self._time is None or seconds <= self._time:
+            self._origin = seconds - (self._tick + 1) / self.rate  # this frame at the next tick
+        self._time = seconds
+        self._tick = max(round((seconds - self._origin) * self.rate), self._tick)
+        return self._tick
 
 
 def video_fourcc(target: Path) -> str:
@@ -491,7 +517,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
         if width < MIN_SIDE or height < MIN_SIDE:
             raise ValueError(f"{source}: video frames are {width}x{height}; need at least {MIN_SIDE}x{MIN_SIDE}")
         with replaced_on_success(target) as temporary:
-            writer = open_video_writer(temporary, target, video.fps, width, height, ffmpeg, video.pixel_aspect)
+            writer = open_video_writer(temporary, target, video.frame_rate, width, height, ffmpeg,
+                                       video.pixel_aspect)
             damage = container_damage(ffmpeg, source) if ffmpeg is not None else None
             try:
                 if (frames := _write_stylized_frames(stylizer, video, writer, (height, width), progress)) == 0:
@@ -499,7 +526,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
             finally:
                 writer.release()
             if damage:
-                warnings.warn(f"{source} is damaged or cut short (FFmpeg: {damage}); {target} has the {frames} "
+                warnings.warn(f"{source} is damaged or cut short (FFmpeg: {damage}); {target} holds the {frames} "
                               "frame(s) that could be read", RuntimeWarning, stacklevel=2)
             if getattr(writer, "error", None):  # FFmpegWriter: FFmpeg failed finishing the file
                 raise ValueError(writer.error)
@@ -542,34 +569,30 @@ def add_sound(pictures: Path, source: Path, target: Path, ffmpeg: str | None) ->
 
 def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size: tuple[int, int], progress: bool) -> int:
     """Stylises ``video``'s frames in batches into the open writer (:func:`open_video_writer`), at
-    the (height, width) ``size`` and at ``video.fps``, each frame written until the next one's
-    tick (:class:`FrameClock`: a variable frame rate stays in step with the sound); returns how
-    many frames were written."""
+    the (height, width) ``size`` and at ``video.frame_rate``, each frame written until the next
+    one's tick (:class:`FrameClock`: a variable frame rate stays in step with the sound); returns
+    how many decoded frames were stylised."""
     import cv2
     from tqdm.auto import tqdm
 
     height, width = size
     batch: list[tuple[np.ndarray, int]] = []
-    clock = FrameClock(video.fps)
+    clock = FrameClock(video.frame_rate)
     held: tuple[np.ndarray, int] | None = None  # the last stylised frame (BGR), its tick: written when the next comes
-    written = 0
-
-    def write(frame: np.ndarray, times: int) -> None:
-        nonlocal written
-        for _ in range(times):
-            writer.write(frame)
-        written += times
+    stylised = 0
 
     def flush() -> None:
-        nonlocal held
+        nonlocal held, stylised
         if not batch:
             return
         styled = stylizer(np.stack([frame for frame, _ in batch]))
+        stylised += len(batch)
         for frame, (_, tick) in zip(styled, batch):
             if frame.shape[:2] != (height, width):
                 frame = resize(frame, height, width)
             if held is not None:
-                write(held[0], tick - held[1])  # 0: two frames within a tick, the earlier dropped
+                for _ in range(tick - held[1]):  # none: two frames within a tick, the earlier dropped
+                    writer.write(held[0])
             held = (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), tick)
         batch.clear()
 
@@ -581,5 +604,5 @@ def _write_stylized_frames(stylizer: Stylizer, video: VideoReader, writer, size:
             flush()
     flush()
     if held is not None:
-        write(held[0], 1)
-    return written
+        writer.write(held[0])
+    return stylised

@@ -13,6 +13,7 @@ import queue
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,7 @@ class WebcamStats:
     latency_ms: float = 0.0  # mean, capture to encoded
     output: Path | None = None
     complete: bool = False  # a video file read to its end, every frame written
+    steady: bool = True  # its frames' times kept to its stated rate (within half a frame)
 
     @property
     def fps(self) -> float:
@@ -184,7 +186,8 @@ def run_webcam(
         progress: a progress bar over the frames of a video file processed frame by frame.
         sound: give ``out`` the sound of a video file read to its end with every frame kept
             (:func:`~pyfast.runtime.stylize.add_sound`, as stylize does); a camera, a run
-            stopped early or dropped frames leave it silent.
+            stopped early or dropped frames leave it silent, and so does a variable frame rate
+            (with a warning: webcam writes frame by frame, stylize retimes).
 
     Raises:
         ValueError: nothing to show or write (``window`` False and no ``out``), ``out`` not a
@@ -218,7 +221,12 @@ def run_webcam(
         if out is not None and stats.written == 0:
             raise ValueError(f"no frame was stylised, so {out} was not written")
         if out is not None and sound and stats.complete:
-            add_sound(target, Path(source), out, ffmpeg)
+            if stats.steady:
+                add_sound(target, Path(source), out, ffmpeg)
+            else:
+                warnings.warn(f"{out} is written without sound: {source} has a variable frame rate, which webcam "
+                              "writes frame by frame (pyfast stylize keeps it in step with the sound)",
+                              RuntimeWarning, stacklevel=2)
     return stats
 
 
@@ -233,6 +241,8 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     capture = open_capture(source, ffmpeg)
     fps_in, aspect = frame_rate(capture, 30.0), pixel_aspect(capture)
     stop, ran_dry = threading.Event(), threading.Event()  # ran_dry: the source ended by itself
+    stamped = not live and isinstance(capture, cv2.VideoCapture)  # FFmpeg's pipe gives no times
+    late = 0.0  # how far the frames' times ran from a constant rate's, at most
     frames_in = LatestSlot() if realtime else _Queue(stop)
     frames_out = LatestSlot() if realtime else _Queue(stop)
     shown = LatestSlot()
@@ -254,6 +264,8 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
         return run
 
     def capture_loop() -> None:
+        nonlocal late
+        first = None
         period = 1.0 / fps_in if (realtime and not live) else 0.0  # a file played in real time
         next_at = time.perf_counter()
         try:
@@ -262,6 +274,10 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
                 if not ok:
                     ran_dry.set()
                     break
+                if stamped:
+                    seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+                    first = seconds if first is None else first
+                    late = max(late, abs(seconds - first - stats.captured / fps_in))
                 stats.captured += 1
                 frames_in.put((time.perf_counter(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
                 if period:
@@ -330,6 +346,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     stats.dropped = frames_in.dropped + frames_out.dropped
     stats.latency_ms = float(np.mean(latencies)) if latencies else 0.0
     stats.complete = ran_dry.is_set() and not live and stats.written == stats.captured > 0
+    stats.steady = late <= 0.5 / fps_in
     if errors:
         raise errors[0]
     if interrupted and not live:

@@ -217,7 +217,9 @@ def test_opencvs_writer_says_it_loses_non_square_pixels(tmp_path):
     ([0.0, 0.01, 0.02, 0.1, 0.2], 10.0, [0, 0, 0, 1, 2]),  # denser than the rate: two frames dropped
     ([None, None, None], 25.0, [0, 1, 2]),  # FFmpeg's pipe: no times
     ([0.0, 0.0, 0.0, 0.0], 25.0, [0, 1, 2, 3]),  # a file without timestamps
-    ([0.5, 0.54, 0.5, 0.62], 25.0, [0, 1, 2, 3]),  # a time going back: the next tick, then on from there
+    ([0.5, 0.54, 0.5, 0.62], 25.0, [0, 1, 2, 5]),  # a time going back: the next tick, then on from there
+    ([0, .04, .08, 0, .04, .08, .12], 25.0, [0, 1, 2, 3, 4, 5, 6]),  # two recordings joined, stamped from 0 each
+    ([0, .04, 100.0, 100.04], 25.0, [0, 1, 2500, 2501]),  # a jump forward is held, as a pause would be
     ([1.5, 1.54, 1.58], 25.0, [0, 1, 2]),  # counted from the first frame (a late start)
 ])
 def test_the_frame_clock_keeps_frames_at_their_times(times, rate, ticks):
@@ -225,3 +227,19 @@ def test_the_frame_clock_keeps_frames_at_their_times(times, rate, ticks):
 
     clock = FrameClock(rate)
     assert [clock.tick(t) for t in times] == ticks
+
+
+@pytest.mark.parametrize("times, stated, rate", [
+    ([round(i / 30, 3) for i in range(32)], 30.0, 30.0),  # constant, stamps rounded to milliseconds
+    ([i / 25 for i in range(32)], 25.0, 25.0),
+    ([i / 60 for i in range(32)], 17.78, 60.0),  # an MP4 states its average: 60 fps, then 10 fps later on
+    ([i / 30 for i in range(10)] + [1.0 + i / 30 for i in range(20)], 29.7, 30.0),  # a phone's: a gap, kept out
+    ([i * 1.001 / 30 for i in range(32)], 25.0, 30000 / 1001),  # snapped to the common rate
+    ([0.0, 0.1, 0.2], 10.0, 10.0),  # too few frames to tell
+    ([i / 1000 for i in range(32)], 25.0, 25.0),  # 1000 fps stamps: not believed
+    ([0.0] * 32, 25.0, 25.0),  # no timestamps
+])
+def test_the_rate_frames_are_stamped_at(times, stated, rate):
+    from pyfast.runtime.stylize import stamped_rate
+
+    assert stamped_rate(times, stated) == pytest.approx(rate)

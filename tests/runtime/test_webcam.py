@@ -94,6 +94,23 @@ def test_a_video_read_to_its_end_keeps_its_sound(tmp_path, ffmpeg):
         assert audio_codecs(out, ffmpeg) == (["aac"] if stats.complete and name != "silenced" else []), name
 
 
+def test_a_variable_frame_rate_video_is_recorded_without_its_sound_and_says_so(tmp_path, ffmpeg):
+    import subprocess
+
+    from pyfast.runtime.soundtrack import audio_codecs
+    from tests.runtime.test_soundtrack import clip
+
+    source = clip(tmp_path / "tone.mp4", ffmpeg, video="libx264", seconds=2.0)
+    gappy = tmp_path / "gappy.mkv"  # frames 5-15 of 24 gone: played frame by frame, the pictures would run ahead
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(source), "-vf", "select='not(between(n,5,15))'",
+                    "-fps_mode", "vfr", "-c:v", "libx264", "-c:a", "copy", str(gappy)], check=True)
+    with pytest.warns(RuntimeWarning, match=r"out.mkv is written without sound: .*gappy.mkv has a variable frame "
+                                            r"rate, which webcam writes frame by frame \(pyfast stylize keeps it"):
+        stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), gappy, out=tmp_path / "out.mkv",
+                           window=False)
+    assert stats.complete and not stats.steady and audio_codecs(tmp_path / "out.mkv", ffmpeg) == []
+
+
 def test_a_video_opencv_cannot_decode_plays_through_ffmpeg(av1_clip, tmp_path):
     stats = run_webcam(Stylizer(SlowEngine(0.0), StylizeOptions(max_size=None)), av1_clip, out=tmp_path / "out.avi",
                        window=False)
