@@ -380,7 +380,6 @@ class VideoReader:
             seconds = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if stamped else None
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), seconds
 
-
     def close(self) -> None:
         self.capture.release()
 
@@ -401,15 +400,15 @@ class FrameClock:
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._origin: float | None = None  # the time of tick 0
+        self._origin = 0.0  # the time of tick 0, set by the first timed frame
         self._tick = -1
-        self._time: float | None = None
+        self._time: float | None = None  # the last timed frame's
 
     def tick(self, seconds: float | None) -> int:
         if seconds is None or not math.isfinite(seconds):
             self._tick += 1
             return self._tick
-        if self._origin is None or self._time is None or seconds <= self._time:
+        if self._time is None or seconds <= self._time:
             self._origin = seconds - (self._tick + 1) / self.rate  # this frame at the next tick
         self._time = seconds
         self._tick = max(round((seconds - self._origin) * self.rate), self._tick)
@@ -500,7 +499,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, progress: bool
     JPEG for .avi; else OpenCV's mp4v for .mp4/.m4v/.mov, VP8 for .webm, MJPG otherwise); a run
     that fails or is interrupted leaves
     an existing ``target`` as it was. A video written without its sound says so in a warning.
-    A variable-frame-rate source is retimed to the rate it states (:class:`FrameClock`). A
+    A variable-frame-rate source is retimed to the rate its frames are stamped at
+    (:attr:`VideoReader.frame_rate`, :class:`FrameClock`). A
     damaged or truncated source (:func:`~pyfast.runtime.ffmpeg.container_damage`, where FFmpeg
     is at hand) is written as far as it can be read, with a warning.
 

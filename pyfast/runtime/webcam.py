@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replaced_on_success, same_file
-from .stylize import (VIDEO_SUFFIXES, Stylizer, VideoReader, add_sound, frame_rate, open_video_writer,
+from .stylize import (VIDEO_SUFFIXES, FrameClock, Stylizer, VideoReader, add_sound, frame_rate, open_video_writer,
                       pixel_aspect, undecodable_reason)
 
 _END = object()
@@ -112,7 +112,7 @@ class WebcamStats:
     latency_ms: float = 0.0  # mean, capture to encoded
     output: Path | None = None
     complete: bool = False  # a video file read to its end, every frame written
-    steady: bool = True  # its frames' times kept to its stated rate (within half a frame)
+    steady: bool = True  # each frame on its own tick of the stated rate (FrameClock): no gaps, none too close
 
     @property
     def fps(self) -> float:
@@ -242,7 +242,7 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     fps_in, aspect = frame_rate(capture, 30.0), pixel_aspect(capture)
     stop, ran_dry = threading.Event(), threading.Event()  # ran_dry: the source ended by itself
     stamped = not live and isinstance(capture, cv2.VideoCapture)  # FFmpeg's pipe gives no times
-    late = 0.0  # how far the frames' times ran from a constant rate's, at most
+    clock = FrameClock(fps_in)  # frame by frame is in step with the sound while each frame is on its own tick
     frames_in = LatestSlot() if realtime else _Queue(stop)
     frames_out = LatestSlot() if realtime else _Queue(stop)
     shown = LatestSlot()
@@ -264,8 +264,6 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
         return run
 
     def capture_loop() -> None:
-        nonlocal late
-        first = None
         period = 1.0 / fps_in if (realtime and not live) else 0.0  # a file played in real time
         next_at = time.perf_counter()
         try:
@@ -274,10 +272,8 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
                 if not ok:
                     ran_dry.set()
                     break
-                if stamped:
-                    seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
-                    first = seconds if first is None else first
-                    late = max(late, abs(seconds - first - stats.captured / fps_in))
+                if stamped and clock.tick(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000) != stats.captured:
+                    stats.steady = False
                 stats.captured += 1
                 frames_in.put((time.perf_counter(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
                 if period:
@@ -346,7 +342,6 @@ def _run_pipeline(stylizer: Stylizer, source: int | str | Path, out: Path | None
     stats.dropped = frames_in.dropped + frames_out.dropped
     stats.latency_ms = float(np.mean(latencies)) if latencies else 0.0
     stats.complete = ran_dry.is_set() and not live and stats.written == stats.captured > 0
-    stats.steady = late <= 0.5 / fps_in
     if errors:
         raise errors[0]
     if interrupted and not live:
