@@ -69,6 +69,7 @@ PYBIND11_MODULE(_C, m) {
   pyfast::register_gram(m);
   pyfast::register_tv(m);
   pyfast::register_masked_conv(m);
+  pyfast::register_nchwc(m);
   pyfast::register_occlusion(m);
   pyfast::register_winograd(m);
 }

@@ -16,6 +16,7 @@ TensorArg tensor_arg(const pybind11::object& obj, const char* name, int rank);
 void register_gram(pybind11::module_& m);
 void register_tv(pybind11::module_& m);
 void register_masked_conv(pybind11::module_& m);
+void register_nchwc(pybind11::module_& m);
 void register_occlusion(pybind11::module_& m);
 void register_winograd(pybind11::module_& m);
 

@@ -191,7 +191,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     stats = stylizer.stats
     if stats.outputs:
         print(f"stylised {stats.frames} frame(s) into {len(stats.outputs)} file(s) under {out}: "
-              f"{stats.fps:.1f} frames/s in the model ({engine.provider})")
+              f"{stats.fps:.1f} frames/s in the model ({engine.backend})")
     if len(stats.failed) == 1 and not stats.outputs:
         raise ValueError(stats.failed[0][1])
     if stats.failed:

@@ -96,10 +96,10 @@ def run_demo(out: str | os.PathLike = "out/demo", provider: str = "auto", progre
             stylizer(frame)
             runs.append(time.perf_counter() - start)
         columns.append(column)
-        timing_rows.append([style.name, style.width, engine.provider, round(statistics.mean(per_image), 1),
+        timing_rows.append([style.name, style.width, engine.backend, round(statistics.mean(per_image), 1),
                             round(1.0 / statistics.median(runs), 1)])
     rows = [header] + [[_label(_cell(rgb), path.stem)] + [col[i] for col in columns] for i, (path, rgb) in enumerate(zip(photos, contents))]
     sheet = write_image(out / "contact_sheet.png", contact_sheet(rows))
-    table = markdown_table(["style", "width", "provider", "ms / sample photo (≤384 px)", "frames/s at 640x480"], timing_rows)
+    table = markdown_table(["style", "width", "backend", "ms / sample photo (≤384 px)", "frames/s at 640x480"], timing_rows)
     (out / "timings.md").write_text(table + "\n", encoding="utf-8")
     return f"{table}\n\nwrote {sheet} and {len(styles) * len(photos)} stylised photos under {out}"

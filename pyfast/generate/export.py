@@ -82,7 +82,7 @@ def _export(module, example, path: str | os.PathLike, task: str, input_name: str
 
 def _verify(module, report: GenExportReport, make_input) -> None:
     """ONNX Runtime against ``module`` at VERIFY_BATCHES; raises ValueError beyond TOLERANCE."""
-    engine = Engine(report.path, providers="cpu")
+    engine = Engine(report.path, providers="cpu", fused=False)
     report.verified_with = engine.provider
     generator = torch.Generator().manual_seed(0)
     for batch in VERIFY_BATCHES:

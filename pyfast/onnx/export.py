@@ -159,7 +159,7 @@ def verify_style_export(model: TransformerNet, report: ExportReport, sizes=VERIF
 
     tolerance = FP16_TOLERANCE if report.fp16 else FP32_TOLERANCE
     try:
-        engine = Engine(report.path, providers="auto")
+        engine = Engine(report.path, providers="auto", fused=False)  # the graph itself
     except RuntimeError as exc:  # a float16 model on a CPU-only onnxruntime may lack kernels
         if not report.fp16:
             raise

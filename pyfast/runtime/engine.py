@@ -79,17 +79,24 @@ class Engine:
             silently downgraded: if ONNX Runtime does not put the first requested
             provider first, construction fails.
         threads: intra-op threads of the CPU provider (default: ONNX Runtime's).
+        fused: run a style model exported by pyfast with :class:`~pyfast.runtime.fused.FusedStyleNetwork`
+            (ONNX Runtime's blocked convolutions, pyfast's fused instance-norm/pad kernels)
+            on the CPU provider. None (default): when it can, after checking it against the
+            plain graph; ``fused_unavailable`` then says why not. True: required. False: never.
 
-    ``run`` is thread-safe (ONNX Runtime sessions are), so one Engine can serve
-    many threads. Inputs are checked against the model's declared inputs.
+    ``run`` is thread-safe (ONNX Runtime sessions are; the fused path serialises its
+    calls), so one Engine can serve many threads. Inputs are checked against the model's
+    declared inputs. ``backend`` names what runs the model.
 
     Raises:
         FileNotFoundError / IsADirectoryError: no such file; a folder.
-        ValueError: not an ONNX model, or unknown/unavailable providers.
+        ValueError: not an ONNX model, or unknown/unavailable providers; ``fused=True`` for a
+            model or provider the fused path cannot run.
         RuntimeError: ONNX Runtime did not use the requested provider.
     """
 
-    def __init__(self, path: str | os.PathLike, providers: str | Sequence[str] = "auto", threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, providers: str | Sequence[str] = "auto", threads: int | None = None,
+                 fused: bool | None = None) -> None:
         import onnxruntime as ort
 
         self.path = existing_file(path, "ONNX model")
@@ -127,9 +134,34 @@ class Engine:
         self.outputs = self.session.get_outputs()
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         self._use_binding = self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        self._fused, self.fused_unavailable = self._fused_network(fused, threads)
+        self.backend = self.provider + (" + pyfast fused kernels" if self._fused else "")
+
+    def _fused_network(self, wanted: bool | None, threads: int | None):
+        """(FusedStyleNetwork or None, why not or None), as ``fused`` asks."""
+        if wanted is not None and not isinstance(wanted, bool):
+            raise TypeError(f"fused must be True, False or None, got {wanted!r}")
+        if wanted is False:
+            return None, "not requested"
+        from .fused import FusedStyleNetwork, Unsupported
+
+        try:
+            if self.provider != "CPUExecutionProvider":
+                raise Unsupported(f"it runs on the CPU provider only, this engine uses {self.provider}")
+            if self.metadata.get("pyfast.task") != "style-transfer":
+                raise Unsupported("it runs pyfast's style models only")
+            if self.metadata.get("pyfast.precision", "float32") != "float32":
+                raise Unsupported("it runs float32 models only")
+            network = FusedStyleNetwork(self.path, threads=threads, self_check=False)
+            network.verify(lambda x: self.session.run([self.outputs[0].name], {self.input_name: x}, self._run_options)[0])
+            return network, None
+        except Unsupported as exc:
+            if wanted:
+                raise ValueError(f"{self.path.name}: the fused CPU path cannot run this model: {exc}") from None
+            return None, str(exc)
 
     def __repr__(self) -> str:
-        return f"Engine({str(self.path)!r}, provider={self.provider!r})"
+        return f"Engine({str(self.path)!r}, provider={self.provider!r}, fused={self._fused is not None})"
 
     @property
     def input_name(self) -> str:
@@ -177,6 +209,8 @@ class Engine:
         if len(inputs) != len(self.inputs):
             raise ValueError(f"model takes {len(self.inputs)} input(s), got {len(inputs)}")
         feeds = {spec.name: self.check_input(x, i) for i, (spec, x) in enumerate(zip(self.inputs, inputs))}
+        if self._fused is not None:
+            return self._fused.run(feeds[self.input_name])
         try:
             if self._use_binding:
                 binding = self.session.io_binding()

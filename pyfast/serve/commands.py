@@ -54,7 +54,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
         raise
     where = f" into {stats.output}" if stats.output else ""
     print(f"stylised {stats.stylized} of {stats.captured} frame(s){where} ({stats.dropped} dropped as stale): "
-          f"{stats.fps:.1f} frames/s, mean latency {stats.latency_ms:.0f} ms ({engine.provider})")
+          f"{stats.fps:.1f} frames/s, mean latency {stats.latency_ms:.0f} ms ({engine.backend})")
     return 0
 
 
