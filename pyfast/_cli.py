@@ -123,6 +123,17 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def add_no_fused_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-fused``: the Engine's ``fused`` argument is then False (see :func:`fused_choice`)."""
+    parser.add_argument("--no-fused", action="store_true",
+                        help="on the CPU, run ONNX Runtime's own graph instead of pyfast's fused kernels (to compare)")
+
+
+def fused_choice(args: argparse.Namespace) -> bool | None:
+    """The Engine's ``fused`` argument for ``--no-fused``: False, or None (the fused path where it runs)."""
+    return False if args.no_fused else None
+
+
 def output_folder(text: str):
     """An argparse type: a folder to write into (it may not exist yet, but must not be a file)."""
     from pathlib import Path

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from ._cli import Parser as _Parser
-from ._cli import (UsageError, add_report_options, max_size_option, non_negative_float, output_folder, positive_float,
-                   seed, writes_into)
+from ._cli import (UsageError, add_no_fused_option, add_report_options, fused_choice, max_size_option,
+                   non_negative_float, output_folder, positive_float, seed, writes_into)
 from ._cli import finish_report as _finish_report
 from ._cli import int_at_least as _int_at_least
 from ._errors import error_text
@@ -172,7 +172,8 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     images = [(p, root) for p, root in files if p.suffix.lower() in IMAGE_SUFFIXES]
     videos = [p for p, _ in files if p.suffix.lower() in VIDEO_SUFFIXES]
     with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:
-        engine = Engine(_model_onnx(args.model, Path(workdir), args.fp16), providers=args.provider, threads=args.threads)
+        engine = Engine(_model_onnx(args.model, Path(workdir), args.fp16), providers=args.provider, threads=args.threads,
+                        fused=fused_choice(args))
     if videos:
         from .runtime.ffmpeg import find_ffmpeg
 
@@ -365,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--fp16", action="store_true", help="run the model in float16")
     stylize.add_argument("--batch-size", type=_int_at_least(1), default=4, help="images per model run (default 4)")
     stylize.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
+    add_no_fused_option(stylize)
     stylize.add_argument("--no-sound", action="store_true",
                          help="write videos without their audio (kept by default, with FFmpeg: PYFAST_FFMPEG, "
                          "imageio-ffmpeg or ffmpeg on PATH)")

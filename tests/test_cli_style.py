@@ -119,6 +119,22 @@ def test_stylize_with_a_shipped_model(photos, tmp_path):
     assert read_image(tmp_path / "m.png").size == (40, 52)
 
 
+def test_stylize_runs_the_fused_path_on_the_cpu_unless_told_not_to(photos, tmp_path, capsys):
+    from pyfast.runtime import Engine
+    from pyfast.zoo import get_style
+
+    if Engine(get_style("mosaic").onnx, providers="cpu").fused_unavailable:  # a CPU without AVX2
+        pytest.skip("no fused path on this CPU")
+    pictures = {}
+    for flags, backend in (([], "(CPUExecutionProvider + pyfast fused kernels)"), (["--no-fused"], "(CPUExecutionProvider)")):
+        out = tmp_path / f"{len(flags)}.png"
+        assert main(["stylize", str(photos / "a.png"), "-m", "mosaic", "-o", str(out), "--provider", "cpu",
+                     "--no-progress", *flags]) == 0
+        assert capsys.readouterr().out.rstrip().endswith(backend)
+        pictures[len(flags)] = read_image(out).rgb.astype(int)
+    assert np.abs(pictures[0] - pictures[1]).max() <= 1  # the same picture, to rounding
+
+
 def test_stylize_video_keeps_frame_rate_and_size(model_files, tmp_path):
     import cv2
 

@@ -46,22 +46,22 @@ inline constexpr bool openmp_enabled() {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// body(begin, end) over [0, n) in max_threads() equal ranges, on threads started for
-// this call and joined before it returns. Unlike an OpenMP team, nothing spins after
-// the call: for kernels that run between another library's parallel work (ONNX
-// Runtime's convolutions), whose threads an idle-spinning team would slow down.
+// body(begin, end) over [0, n) in `threads` equal ranges (max_threads() when <= 0), on
+// threads started for this call and joined before it returns. Unlike an OpenMP team,
+// nothing spins after the call: for kernels that run between another library's
+// parallel work (ONNX Runtime's convolutions), whose threads a spinning team would slow.
 template <typename Body>
-void parallel_ranges_joined(int64_t n, Body body) {
-  const int64_t threads = std::min<int64_t>(max_threads(), n);
-  if (threads <= 1) {
+void parallel_ranges_joined(int64_t n, Body body, int threads = 0) {
+  const int64_t count = std::min<int64_t>(threads > 0 ? threads : max_threads(), n);
+  if (count <= 1) {
     if (n > 0) body(int64_t(0), n);
     return;
   }
   std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(threads - 1));
-  for (int64_t t = 1; t < threads; ++t)
-    workers.emplace_back([&body, n, threads, t] { body(n * t / threads, n * (t + 1) / threads); });
-  body(int64_t(0), n / threads);
+  workers.reserve(static_cast<size_t>(count - 1));
+  for (int64_t t = 1; t < count; ++t)
+    workers.emplace_back([&body, n, count, t] { body(n * t / count, n * (t + 1) / count); });
+  body(int64_t(0), n / count);
   for (auto& worker : workers) worker.join();
 }
 

@@ -67,7 +67,7 @@ void norm_pad(const TensorArg& y, const TensorArg* gamma, const TensorArg* beta,
                       r, params, upsample, pads);
 }
 
-void depth_to_space_crop(const TensorArg& y, const TensorArg& out, int64_t s) {
+void depth_to_space_crop(const TensorArg& y, const TensorArg& out, int64_t s, int threads) {
   check_cpu_float(y);
   check_cpu_float(out);
   check_not_empty(y);
@@ -80,7 +80,7 @@ void depth_to_space_crop(const TensorArg& y, const TensorArg& out, int64_t s) {
         y.shape_str() + ", got " + out.shape_str());
   using namespace nchwc_cpu;
   PYFAST_ISA_DISPATCH(depth_to_space_crop, y.ptr<float>(), out.ptr<float>(), N, Cb, B, h, w, C, H,
-                      W, s);
+                      W, s, threads);
 }
 
 }  // namespace pyfast

@@ -30,6 +30,7 @@ struct NormParams {
   bool normalize = false;
   bool relu = false;
   float eps = 1e-5f;
+  int threads = 0;  // <= 0: pyfast's thread count
 };
 
 // y: (N, Cb, H, W, B); gamma, beta: (Cb * B,) (used when normalize); residual: null or
@@ -43,7 +44,7 @@ void norm_pad(const TensorArg& y, const TensorArg* gamma, const TensorArg* beta,
 // y: (N, Cb, h, w, B) holding at least C * s * s channels in depth-to-space "CRD" order;
 // out: (N, C, H, W, 1) with H <= s * h, W <= s * w, overwritten with
 //   out[n, c, i, j] = y channel c * s * s + (i % s) * s + (j % s) at (i / s, j / s).
-void depth_to_space_crop(const TensorArg& y, const TensorArg& out, int64_t s);
+void depth_to_space_crop(const TensorArg& y, const TensorArg& out, int64_t s, int threads);
 
 namespace nchwc_cpu {
 #define PYFAST_NCHWC_CPU_DECLARE(ns)                                                           \
@@ -52,7 +53,8 @@ namespace nchwc_cpu {
                 float* out, int64_t N, int64_t Cb, int64_t B, int64_t H, int64_t W, int64_t r, \
                 NormParams params, int64_t upsample, Pads pads);                               \
   void depth_to_space_crop(const float* y, float* out, int64_t N, int64_t Cb, int64_t B,       \
-                           int64_t h, int64_t w, int64_t C, int64_t H, int64_t W, int64_t s);  \
+                           int64_t h, int64_t w, int64_t C, int64_t H, int64_t W, int64_t s,   \
+                           int threads);                                                       \
   }
 PYFAST_FOR_EACH_ISA(PYFAST_NCHWC_CPU_DECLARE)
 #undef PYFAST_NCHWC_CPU_DECLARE

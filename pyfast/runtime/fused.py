@@ -6,7 +6,7 @@ between two convolutions each activation is reordered out, normalised (three pas
 thread), passed through ReLU, padded and reordered back: six passes over a full-resolution
 tensor. :class:`FusedStyleNetwork` keeps the activations blocked and replaces all of that by
 ``pyfast._C.norm_pad`` (statistics, scale, ReLU, residual add, nearest upsampling and reflection
-padding in two passes, both threads). Each convolution is ONNX Runtime's own blocked kernel,
+padding in two passes, on every thread). Each convolution is ONNX Runtime's own blocked kernel,
 taken from the graph ONNX Runtime optimises for that layer on this CPU and run as a one-node
 session writing into buffers kept between calls.
 
@@ -170,8 +170,8 @@ class FusedStyleNetwork:
 
     Args:
         path: a ``.onnx`` file written by ``pyfast export style`` (phase-form output layer).
-        threads: threads for the convolutions (ONNX Runtime's default when None); the fused
-            kernels start pyfast's thread count (``pyfast.ops.set_num_threads``) per call.
+        threads: threads for the convolutions and the fused kernels (None: ONNX Runtime's
+            default for the former, pyfast's thread count for the latter).
         self_check: :meth:`verify` against ONNX Runtime's plain graph of ``path`` when built
             (:class:`~pyfast.runtime.Engine` verifies against its own session instead).
 
@@ -195,6 +195,7 @@ class FusedStyleNetwork:
             raise Unsupported(f"pyfast's compiled extension is not available ({import_error})")
         self._C = extension
         self.path = Path(path)
+        self.threads = threads or 0  # 0: the kernels' default
         convs, norms = _parse(onnx.load(str(self.path)))
         with tempfile.TemporaryDirectory(prefix="pyfast-nchwc-") as workdir:
             self._convs = [_ConvSession(conv, threads, workdir) for conv in convs]
@@ -342,25 +343,28 @@ class _Plan:
 
         self.image = tensor("image")
         self.phases = blocked("phases")
-        self.calls = []  # zero-argument callables, in order
+        # (kind, the tensor it writes, a zero-argument call, norm_pad's arguments or None), in order
+        self.steps: list[tuple[str, str, Callable[[], None], dict | None]] = []
         for step in steps:
             if step[0] == "conv":
                 session = net._convs[step[1]]
                 binding = session.bind(tensor(step[2]), tensor(step[3]))
-                self.calls.append(lambda s=session.session, bd=binding: s.run_with_iobinding(bd))
+                self.steps.append(("conv", step[3], lambda s=session.session, bd=binding: s.run_with_iobinding(bd), None))
             else:
                 _, index, source, target, residual, relu, upsample, pads = step
                 norm = net._norms[index]
                 kwargs = dict(y=blocked(source), out=blocked(target), gamma=norm.gamma, beta=norm.beta, eps=norm.eps,
-                              residual=blocked(residual) if residual else None, relu=relu, upsample=upsample, pads=pads)
-                self.calls.append(lambda k=kwargs: net._C.norm_pad(**k))
-        self._C = net._C
+                              residual=blocked(residual) if residual else None, relu=relu, upsample=upsample, pads=pads,
+                              threads=net.threads)
+                self.steps.append(("norm_pad", target, lambda k=kwargs: net._C.norm_pad(**k), kwargs))
+        self._C, self.threads = net._C, net.threads
 
     def run(self, x: np.ndarray) -> np.ndarray:
         n, _, h, w = x.shape
-        self._C.norm_pad(x.reshape(*x.shape, 1), self.image.reshape(*self.image.shape, 1), pads=(4, 4, 4, 4))
-        for call in self.calls:
+        self._C.norm_pad(x.reshape(*x.shape, 1), self.image.reshape(*self.image.shape, 1), pads=(4, 4, 4, 4),
+                         threads=self.threads)
+        for _, _, call, _ in self.steps:
             call()
         out = np.empty((n, 3, h, w), np.float32)
-        self._C.depth_to_space_crop(self.phases, out.reshape(n, 3, h, w, 1), 2)
+        self._C.depth_to_space_crop(self.phases, out.reshape(n, 3, h, w, 1), 2, threads=self.threads)
         return out

@@ -30,7 +30,7 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from .._cli import max_size_option
+    from .._cli import fused_choice, max_size_option
     from ..cli import _model_onnx
     from ..runtime import Engine
     from ..runtime.stylize import MIN_SIDE, StylizeOptions, Stylizer, quiet_video_logs
@@ -42,7 +42,8 @@ def _cmd_webcam(args: argparse.Namespace) -> int:
     options = StylizeOptions(max_size=max_size_option(args.max_size, MIN_SIDE), strength=args.strength,
                              preserve_color=args.preserve_color)
     with tempfile.TemporaryDirectory(prefix="pyfast-") as workdir:  # a .pth is exported there, as stylize does
-        engine = Engine(_model_onnx(args.model, Path(workdir), False), providers=args.provider, threads=args.threads)
+        engine = Engine(_model_onnx(args.model, Path(workdir), False), providers=args.provider, threads=args.threads,
+                        fused=fused_choice(args))
     quiet_video_logs("ERROR")  # OpenCV's "camera N cannot be opened" says it once; FFmpeg's lines go
     try:
         stats = run_webcam(Stylizer(engine, options), source, out=args.out, window=not args.no_window,
@@ -80,6 +81,7 @@ def _default_preferred(max_batch_size: int) -> tuple[int, ...]:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Adds ``serve`` and ``webcam`` to pyfast's subcommands."""
+    from .._cli import add_no_fused_option
     from .._cli import int_at_least as _int_at_least
 
     serve = commands.add_parser(
@@ -131,6 +133,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     webcam.add_argument("--max-frames", type=_int_at_least(1), help="stop after this many frames")
     webcam.add_argument("--provider", default="auto", help="auto, cpu, cuda or tensorrt")
     webcam.add_argument("--threads", type=_int_at_least(1), help="ONNX Runtime CPU threads")
+    add_no_fused_option(webcam)
     webcam.set_defaults(run=_cmd_webcam)
 
 

@@ -237,3 +237,10 @@ def test_engine_keeps_float16_exports_on_their_graph(exports, tmp_path):
     path = export_style(_style_model(0.5), tmp_path / "half16.onnx", verify=False, fp16=True).path
     engine = Engine(path, providers="cpu")
     assert engine.backend == "CPUExecutionProvider" and "float32" in engine.fused_unavailable
+
+
+def test_thread_count_does_not_change_the_result(exports):
+    """The kernels sum fixed chunks in a fixed order, whatever the number of threads."""
+    x = np.random.default_rng(5).uniform(0, 255, (1, 3, 40, 52)).astype(np.float32)
+    one, two = (FusedStyleNetwork(exports[0.5], threads=t, self_check=False).run(x) for t in (1, 2))
+    np.testing.assert_array_equal(one, two)
