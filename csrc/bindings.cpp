@@ -3,6 +3,8 @@
 // Tensors arrive as DLPack capsules (or objects with __dlpack__), outputs are
 // preallocated by the caller, and CUDA work is enqueued on the stream the caller
 // passes as an integer handle. std::invalid_argument becomes ValueError.
+#include "bindings.h"
+
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
@@ -10,7 +12,6 @@
 
 #include "common/isa.h"
 #include "common/parallel.h"
-#include "bindings.h"
 #include "common/tensor.h"
 #include "cuda_info.h"
 
@@ -22,7 +23,14 @@ pyfast::TensorArg pyfast::tensor_arg(const py::object& obj, const char* name, in
     if (!py::hasattr(obj, "__dlpack__"))
       throw std::invalid_argument(std::string(name) +
                                   " must be a DLPack capsule or support __dlpack__");
-    capsule = obj.attr("__dlpack__")();
+    try {
+      capsule = obj.attr("__dlpack__")();
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_BufferError)) throw;
+      // numpy refuses to export a read-only array through DLPack.
+      throw std::invalid_argument(std::string(name) + " cannot be passed: " + e.what() +
+                                  " (pass a writable copy)");
+    }
   }
   auto* managed = static_cast<const pyfast::dl::ManagedTensor*>(
       PyCapsule_GetPointer(capsule.ptr(), "dltensor"));

@@ -44,7 +44,7 @@ for width in (1.0, 0.5):
     path = export_style(TransformerNet(width=width).eval(), f"{workdir}/{width}.onnx", verify=False).path
     net = FusedStyleNetwork(path)
     whole = median_ms(lambda: net.run(x))
-    plan = net._plans[x.shape]
+    plan = net._plan(x.shape)
     conv_ms, kernel_ms, kernel_bytes, macs = 0.0, 0.0, 0, 0
     for kind, _, call, k in plan.steps:
         ms = median_ms(call)

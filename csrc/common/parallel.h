@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -46,22 +47,33 @@ inline constexpr bool openmp_enabled() {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// body(begin, end) over [0, n) in `threads` equal ranges (max_threads() when <= 0), on
-// threads started for this call and joined before it returns. Unlike an OpenMP team,
-// nothing spins after the call: for kernels that run between another library's
-// parallel work (ONNX Runtime's convolutions), whose threads a spinning team would slow.
+// body(begin, end) over [0, n) in up to `threads` equal ranges (max_threads() when <= 0) of
+// at least `grain` items, on threads started for this call and joined before it returns.
+// Unlike an OpenMP team, nothing spins after the call: for kernels that run between
+// another library's parallel work (ONNX Runtime's convolutions), whose threads a spinning
+// team would slow. A thread that cannot be started leaves its range to the caller's thread.
 template <typename Body>
-void parallel_ranges_joined(int64_t n, Body body, int threads = 0) {
-  const int64_t count = std::min<int64_t>(threads > 0 ? threads : max_threads(), n);
+void parallel_ranges_joined(int64_t n, Body body, int threads = 0, int64_t grain = 1) {
+  constexpr int64_t kMaxThreads = 256;
+  const int64_t wanted = std::min<int64_t>(threads > 0 ? threads : max_threads(), kMaxThreads);
+  const int64_t count =
+      std::max<int64_t>(1, std::min<int64_t>(wanted, n / std::max<int64_t>(grain, 1)));
   if (count <= 1) {
     if (n > 0) body(int64_t(0), n);
     return;
   }
   std::vector<std::thread> workers;
   workers.reserve(static_cast<size_t>(count - 1));
-  for (int64_t t = 1; t < count; ++t)
-    workers.emplace_back([&body, n, count, t] { body(n * t / count, n * (t + 1) / count); });
+  int64_t started = 1;
+  try {
+    for (; started < count; ++started) {
+      const int64_t t = started;
+      workers.emplace_back([&body, n, count, t] { body(n * t / count, n * (t + 1) / count); });
+    }
+  } catch (const std::system_error&) {  // no more threads: this one does the rest
+  }
   body(int64_t(0), n / count);
+  for (int64_t t = started; t < count; ++t) body(n * t / count, n * (t + 1) / count);
   for (auto& worker : workers) worker.join();
 }
 

@@ -23,8 +23,13 @@ void register_nchwc(py::module_& m) {
         if (!beta.is_none()) ba = tensor_arg(beta, "beta", 1);
         if (!residual.is_none()) ra = tensor_arg(residual, "residual", 5);
         NormParams params{ga.has_value(), relu, eps, threads};
-        Pads p{pads[0].cast<int64_t>(), pads[1].cast<int64_t>(), pads[2].cast<int64_t>(),
+        Pads p;
+        try {
+          p = {pads[0].cast<int64_t>(), pads[1].cast<int64_t>(), pads[2].cast<int64_t>(),
                pads[3].cast<int64_t>()};
+        } catch (const py::cast_error&) {
+          throw std::invalid_argument("pads must be four integers (top, bottom, left, right)");
+        }
         py::gil_scoped_release release;
         pyfast::norm_pad(ya, ga ? &*ga : nullptr, ba ? &*ba : nullptr, ra ? &*ra : nullptr, oa,
                          params, upsample, p);
@@ -34,7 +39,7 @@ void register_nchwc(py::module_& m) {
       py::arg("upsample") = 1, py::arg("pads") = py::make_tuple(0, 0, 0, 0), py::arg("threads") = 0,
       "out (N, Cb, u*H+t+b, u*W+l+r, B) = reflection_pad(upsample(v)) of y (N, Cb, H, W, B), where "
       "v = relu?(instance_norm(y) * gamma + beta) + residual interior? (gamma given) or v = y; "
-      "float32 CPU.");
+      "float32 CPU; threads <= 0: pyfast's thread count.");
   m.def(
       "depth_to_space_crop",
       [](py::object y, py::object out, int64_t s, int threads) {

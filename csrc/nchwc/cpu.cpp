@@ -16,6 +16,8 @@ namespace pyfast::nchwc_cpu::PYFAST_ISA_NS {
 namespace {
 
 constexpr int64_t kChunkPixels = 8192;
+// Fewest floats a thread is started for: below this, starting it costs more than it saves.
+constexpr int64_t kMinFloatsPerThread = 1 << 18;
 
 // Source index, before upsampling, of index i of the padded, upsampled axis.
 inline int64_t source_index(int64_t i, int64_t before, int64_t upsampled, int64_t up) {
@@ -56,7 +58,7 @@ void coefficients(const float* y, const float* gamma, const float* beta, int64_t
           }
         }
       },
-      threads);
+      threads, ceil_div(kMinFloatsPerThread, std::min(pixels, kChunkPixels) * b));
   for (int64_t plane = 0; plane < planes; ++plane) {
     const int64_t cb = plane % Cb;
     for (int64_t k = 0; k < b; ++k) {
@@ -106,7 +108,7 @@ void write_padded(const float* y, const float* scale, const float* shift, const 
           }
         }
       },
-      threads);
+      threads, ceil_div(kMinFloatsPerThread, Wo * b));
 }
 
 template <int kB>
@@ -172,7 +174,7 @@ void depth_to_space_crop(const float* y, float* out, int64_t N, int64_t Cb, int6
           }
         }
       },
-      threads);
+      threads, ceil_div(kMinFloatsPerThread, W));
 }
 
 }  // namespace pyfast::nchwc_cpu::PYFAST_ISA_NS

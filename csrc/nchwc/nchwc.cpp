@@ -1,5 +1,6 @@
 #include "nchwc.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -8,6 +9,9 @@ namespace pyfast {
 namespace {
 
 constexpr int64_t kMaxBlock = 64;
+// Bounds that keep every index product far from int64 overflow (sizes are < 2^40 elements).
+constexpr int64_t kMaxUpsample = 64;
+constexpr int64_t kMaxPad = 1 << 20;
 
 void check_cpu_float(const TensorArg& t) {
   if (t.device != DeviceKind::kCPU || t.dtype != DType::kFloat32)
@@ -28,8 +32,11 @@ void norm_pad(const TensorArg& y, const TensorArg* gamma, const TensorArg* beta,
   if (B > kMaxBlock)
     throw std::invalid_argument("y: blocks of more than 64 channels are not supported, got " +
                                 y.shape_str());
-  if (upsample < 1)
-    throw std::invalid_argument("upsample must be >= 1, got " + std::to_string(upsample));
+  if (upsample < 1 || upsample > kMaxUpsample)
+    throw std::invalid_argument("upsample must be in 1.." + std::to_string(kMaxUpsample) +
+                                ", got " + std::to_string(upsample));
+  if (std::max({pads.top, pads.bottom, pads.left, pads.right}) > kMaxPad)
+    throw std::invalid_argument("pads must be at most " + std::to_string(kMaxPad));
   if (pads.top < 0 || pads.bottom < 0 || pads.left < 0 || pads.right < 0)
     throw std::invalid_argument("pads must be >= 0");
   if (std::max(pads.top, pads.bottom) >= upsample * H ||
@@ -71,7 +78,9 @@ void depth_to_space_crop(const TensorArg& y, const TensorArg& out, int64_t s, in
   check_cpu_float(y);
   check_cpu_float(out);
   check_not_empty(y);
-  if (s < 1) throw std::invalid_argument("s must be >= 1, got " + std::to_string(s));
+  if (s < 1 || s > kMaxUpsample)
+    throw std::invalid_argument("s must be in 1.." + std::to_string(kMaxUpsample) + ", got " +
+                                std::to_string(s));
   const int64_t N = y.size(0), Cb = y.size(1), h = y.size(2), w = y.size(3), B = y.size(4);
   const int64_t C = out.size(1), H = out.size(2), W = out.size(3);
   if (out.size(0) != N || out.size(4) != 1 || H > s * h || W > s * w || C * s * s > Cb * B)

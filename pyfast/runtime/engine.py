@@ -19,6 +19,7 @@ PROVIDER_ALIASES = {
 # "auto" takes those available in this order.
 AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 MAX_THREADS = 1024  # ONNX Runtime's intra-op pool is a C int; more threads than this is a typo
+MIN_FUSED_SIDE = 5  # smaller images go to ONNX Runtime's graph, which reports them as it always has
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -34,6 +35,14 @@ _ORT_TYPES = {
     "tensor(uint32)": np.uint32,
     "tensor(uint64)": np.uint64,
 }
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (ONNX Runtime's default pool size, roughly)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def available_providers() -> list[str]:
@@ -82,10 +91,12 @@ class Engine:
         fused: run a style model exported by pyfast with :class:`~pyfast.runtime.fused.FusedStyleNetwork`
             (ONNX Runtime's blocked convolutions, pyfast's fused instance-norm/pad kernels)
             on the CPU provider. None (default): when it can, after checking it against the
-            plain graph; ``fused_unavailable`` then says why not. True: required. False: never.
+            plain graph, and with at most ``MAX_AUTO_THREADS`` threads (it keeps one ONNX Runtime
+            pool per convolution); ``fused_unavailable`` then says why not. True: required,
+            whatever the thread count. False: never.
 
-    ``run`` is thread-safe (ONNX Runtime sessions are; the fused path serialises its
-    calls), so one Engine can serve many threads. Inputs are checked against the model's
+    ``run`` is thread-safe (ONNX Runtime sessions are; the fused path keeps buffers per
+    calling thread), so one Engine can serve many threads. Inputs are checked against the model's
     declared inputs. ``backend`` names what runs the model.
 
     Raises:
@@ -143,7 +154,7 @@ class Engine:
             raise TypeError(f"fused must be True, False or None, got {wanted!r}")
         if wanted is False:
             return None, "not requested"
-        from .fused import FusedStyleNetwork, Unsupported
+        from .fused import MAX_AUTO_THREADS, FusedStyleNetwork, Unsupported
 
         try:
             if self.provider != "CPUExecutionProvider":
@@ -152,13 +163,18 @@ class Engine:
                 raise Unsupported("it runs pyfast's style models only")
             if self.metadata.get("pyfast.precision", "float32") != "float32":
                 raise Unsupported("it runs float32 models only")
+            pool = threads or _usable_cores()
+            if wanted is None and pool > MAX_AUTO_THREADS:
+                raise Unsupported(f"{pool} threads: each of its 16 convolution sessions would keep {pool - 1} "
+                                  f"pool threads (fused=True runs it anyway)")
             network = FusedStyleNetwork(self.path, threads=threads, self_check=False)
             network.verify(lambda x: self.session.run([self.outputs[0].name], {self.input_name: x}, self._run_options)[0])
             return network, None
-        except Unsupported as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to build it leaves the plain graph, which works
+            reason = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {first_line(exc, 200)}"
             if wanted:
-                raise ValueError(f"{self.path.name}: the fused CPU path cannot run this model: {exc}") from None
-            return None, str(exc)
+                raise ValueError(f"{self.path.name}: the fused CPU path cannot run this model: {reason}") from None
+            return None, reason
 
     def __repr__(self) -> str:
         return f"Engine({str(self.path)!r}, provider={self.provider!r}, fused={self._fused is not None})"
@@ -209,8 +225,13 @@ class Engine:
         if len(inputs) != len(self.inputs):
             raise ValueError(f"model takes {len(self.inputs)} input(s), got {len(inputs)}")
         feeds = {spec.name: self.check_input(x, i) for i, (spec, x) in enumerate(zip(self.inputs, inputs))}
-        if self._fused is not None:
-            return self._fused.run(feeds[self.input_name])
+        x = feeds[self.input_name]
+        if self._fused is not None and x.shape[0] > 0 and min(x.shape[2:]) >= MIN_FUSED_SIDE:
+            try:
+                return self._fused.run(x)
+            except (MemoryError, RuntimeError) as exc:  # as ONNX Runtime's own failures are reported
+                raise RuntimeError(f"{self.path.name}: the fused CPU path failed on input shape {x.shape}: "
+                                   f"{type(exc).__name__} {first_line(exc, 200)}".rstrip()) from None
         try:
             if self._use_binding:
                 binding = self.session.io_binding()

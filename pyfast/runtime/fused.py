@@ -32,7 +32,10 @@ NCHWC_DOMAIN = "com.microsoft.nchwc"
 # The check run when a network is built: largest |fused - plain graph| allowed on the 0-255 scale.
 SELF_CHECK_TOLERANCE = 0.05
 SELF_CHECK_SIZES = ((1, 3, 21, 30), (2, 3, 16, 13))
-PLANS_KEPT = 2  # input shapes whose buffers are kept (three times the largest activation each)
+# Engine(fused=None) leaves larger thread counts to ONNX Runtime's graph: the fused path keeps one
+# session, so one intra-op pool, per convolution (16), where the graph keeps one in all.
+MAX_AUTO_THREADS = 16
+PLANS_KEPT = 8  # input shapes whose bindings each thread keeps (they share the thread's three arenas)
 
 # TransformerNet's operators in graph order, as torch exports it (Pad, Resize and shape arithmetic aside).
 _RESIDUAL_BLOCK = ["Conv", "InstanceNormalization", "Relu", "Conv", "InstanceNormalization", "Add"]
@@ -175,8 +178,9 @@ class FusedStyleNetwork:
         self_check: :meth:`verify` against ONNX Runtime's plain graph of ``path`` when built
             (:class:`~pyfast.runtime.Engine` verifies against its own session instead).
 
-    Calls to :meth:`run` are serialised (one set of buffers per input shape, for the last
-    ``PLANS_KEPT`` shapes); each uses every thread.
+    :meth:`run` is thread-safe: each calling thread has its own three buffers, grown to the
+    largest activation it has run (three times that activation's size), and IO bindings
+    for its last ``PLANS_KEPT`` input shapes. ONNX Runtime's sessions are shared.
 
     Shape:
         ``run``: (N, 3, H, W) float32 on the 0-255 scale -> (N, 3, H, W) float32, H, W >= 5.
@@ -203,12 +207,13 @@ class FusedStyleNetwork:
         # A 1-output convolution's blocked output has one block of channels.
         self.block = int(probe.session.run(None, {probe.input_name: np.zeros((1, 8, 1, 1), np.float32)})[0].shape[1])
         self.channels = [conv.weight.shape[0] for conv in convs]
+        if self._convs[0].reads_blocked:
+            raise Unsupported("ONNX Runtime reads the 3-channel input convolution blocked on this CPU")
         for conv, session in zip(convs[1:], self._convs[1:]):
             if conv.weight.shape[1] % self.block or not session.reads_blocked:
                 raise Unsupported(f"{conv.weight.shape[1]} channels do not fill ONNX Runtime's blocks of {self.block}")
         self._norms = [self._pad_norm(norm) for norm in norms]
-        self._plans: OrderedDict[tuple[int, ...], _Plan] = OrderedDict()
-        self._lock = threading.Lock()
+        self._state = _ThreadState()
         if self_check:
             import onnxruntime as ort
 
@@ -237,8 +242,7 @@ class FusedStyleNetwork:
             if not error <= SELF_CHECK_TOLERANCE:
                 raise Unsupported(f"the fused network differs from ONNX Runtime's graph by {error:.3g} at {shape}")
             worst = max(worst, error)
-        with self._lock:
-            self._plans.clear()
+        self._state.__init__()  # the checked sizes' buffers are not kept
         return worst
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -246,14 +250,35 @@ class FusedStyleNetwork:
         if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"input must be a (N, 3, H, W) float32 array, got "
                              f"{getattr(x, 'shape', type(x).__name__)} {getattr(x, 'dtype', '')}".rstrip())
-        if min(x.shape[2:]) < 5 or x.shape[0] < 1:
-            raise ValueError(f"input must be at least 5x5 pixels with N >= 1, got shape {x.shape}")
-        with self._lock:
-            plan = self._plans.pop(x.shape, None) or _Plan(self, x.shape)
-            self._plans[x.shape] = plan
-            while len(self._plans) > PLANS_KEPT:
-                self._plans.popitem(last=False)
-            return plan.run(np.ascontiguousarray(x))
+        if min(x.shape[2:]) < 5:
+            raise ValueError(f"input must be at least 5x5 pixels, got shape {x.shape}")
+        if x.shape[0] == 0:
+            return np.empty(x.shape, np.float32)
+        # A read-only array (np.load(mmap_mode="r"), np.frombuffer) cannot cross into the kernels.
+        return self._plan(x.shape).run(np.require(x, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+
+    def _plan(self, shape: tuple[int, ...]) -> _Plan:
+        state = self._state
+        plan = state.plans.pop(shape, None)
+        if plan is None:
+            layout = _Layout(self, shape)
+            if any(size > arena.size for size, arena in zip(layout.sizes, state.arenas)):
+                # Larger buffers: the plans bound to the old ones go with them.
+                state.arenas = [np.empty(max(size, arena.size), np.float32) for size, arena in zip(layout.sizes, state.arenas)]
+                state.plans.clear()
+            plan = _Plan(self, layout, state.arenas)
+        state.plans[shape] = plan
+        while len(state.plans) > PLANS_KEPT:
+            state.plans.popitem(last=False)
+        return plan
+
+
+class _ThreadState(threading.local):
+    """One calling thread's buffers (three arenas) and the plans bound to them, newest last."""
+
+    def __init__(self) -> None:
+        self.arenas = [np.empty(0, np.float32)] * 3
+        self.plans: OrderedDict[tuple[int, ...], _Plan] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -306,41 +331,52 @@ def _layers(channels: list[int], h: int, w: int) -> list[tuple]:
     return steps, shapes
 
 
-class _Plan:
-    """Buffers and IO bindings for one input shape. Tensors share three arenas: a tensor
-    takes one whose previous tensor is no longer read (a residual block's input stays
-    live through the block), so memory is three times the largest activation."""
+class _Layout:
+    """Where each tensor of one input shape lives. Tensors share three arenas: a tensor takes
+    one whose previous tensor is no longer read (a residual block's input stays live through
+    the block), so memory is three times the largest activation."""
 
     def __init__(self, net: FusedStyleNetwork, shape: tuple[int, ...]) -> None:
         n, _, h, w = shape
-        b = net.block
-        steps, shapes = _layers(net.channels, h, w)
-
-        def floats(t: _Tensor) -> int:
-            return n * (t.channels if t is shapes["image"] else _round_up(t.channels, b)) * t.height * t.width
-
+        self.steps, self.shapes = _layers(net.channels, h, w)
+        self.n, self.block = n, net.block
         last_read = {}
-        for position, step in enumerate(steps):
+        for position, step in enumerate(self.steps):
             for name in (step[2], step[4] if step[0] == "norm" else None):
                 if name:
                     last_read[name] = position
-        arena_of, holder, sizes = {"image": 0}, [("image"), None, None], [floats(shapes["image"]), 0, 0]
-        for position, step in enumerate(steps):
+        self.arena_of, holder, self.sizes = {"image": 0}, ["image", None, None], [self.floats("image"), 0, 0]
+        for position, step in enumerate(self.steps):
             target = step[3]
             arena = next(a for a in range(3) if holder[a] is None or last_read.get(holder[a], -1) < position)
-            arena_of[target], holder[arena] = arena, target
-            sizes[arena] = max(sizes[arena], floats(shapes[target]))
-        arenas = [np.empty(size, np.float32) for size in sizes]
+            self.arena_of[target], holder[arena] = arena, target
+            self.sizes[arena] = max(self.sizes[arena], self.floats(target))
 
-        def tensor(name: str, block: int = b) -> np.ndarray:
-            t = shapes[name]
-            channels = t.channels if name == "image" else _round_up(t.channels, b)
-            return arenas[arena_of[name]][: floats(t)].reshape(n, channels, t.height, t.width)
+    def channels(self, name: str) -> int:
+        t = self.shapes[name]
+        return t.channels if name == "image" else _round_up(t.channels, self.block)  # the image is NCHW
+
+    def floats(self, name: str) -> int:
+        t = self.shapes[name]
+        return self.n * self.channels(name) * t.height * t.width
+
+
+class _Plan:
+    """IO bindings and kernel arguments for one input shape, over arenas at least ``layout.sizes``."""
+
+    def __init__(self, net: FusedStyleNetwork, layout: _Layout, arenas: list[np.ndarray]) -> None:
+        n, b = layout.n, net.block
+
+        def tensor(name: str) -> np.ndarray:
+            t = layout.shapes[name]
+            flat = arenas[layout.arena_of[name]][: layout.floats(name)]
+            return flat.reshape(n, layout.channels(name), t.height, t.width)
 
         def blocked(name: str) -> np.ndarray:
             a = tensor(name)
             return a.reshape(n, a.shape[1] // b, a.shape[2], a.shape[3], b)
 
+        steps = layout.steps
         self.image = tensor("image")
         self.phases = blocked("phases")
         # (kind, the tensor it writes, a zero-argument call, norm_pad's arguments or None), in order

@@ -100,6 +100,14 @@ def test_depth_to_space_crop_matches_numpy(shape, crop):
                         gamma=np.ones(16, np.float32), beta=np.ones(8, np.float32)), "gamma"),
     (lambda: C.norm_pad(np.zeros((1, 1, 4, 4, 8), np.float32), np.zeros((1, 1, 4, 4, 8), np.float32), pads=(1, 2)),
      "pads must be"),
+    (lambda: C.norm_pad(np.zeros((1, 1, 4, 4, 8), np.float32), np.zeros((1, 1, 4, 4, 8), np.float32),
+                        pads=(1.5, 0, 0, 0)), "pads must be four integers"),
+    (lambda: C.norm_pad(np.zeros((1, 1, 4, 4, 8), np.float32), np.zeros((1, 1, 4, 4, 8), np.float32),
+                        pads=(2**63, 0, 0, 0)), "pads must be four integers"),
+    (lambda: C.norm_pad(np.zeros((1, 1, 5, 5, 1), np.float32), np.zeros((1, 1, 5, 5, 1), np.float32),
+                        upsample=(2**64 + 4) // 5), "upsample must be in 1..64"),
+    (lambda: C.depth_to_space_crop(np.zeros((1, 1, 2, 2, 1), np.float32), np.zeros((1, 1, 2, 2, 1), np.float32), 2**32),
+     "s must be in 1..64"),
     (lambda: C.depth_to_space_crop(np.zeros((1, 1, 2, 2, 8), np.float32), np.zeros((1, 3, 4, 4, 1), np.float32), 2),
      "C*s*s <= Cb*B"),
 ])
@@ -149,14 +157,29 @@ def test_fused_network_matches_onnx_runtime(exports, width, shape):
     np.testing.assert_array_equal(net.run(x), got)  # buffers reused: same answer
 
 
-def test_plans_are_kept_for_the_last_shapes_only(exports):
+def test_each_thread_keeps_plans_for_its_last_shapes_over_shared_buffers(exports):
     net = FusedStyleNetwork(exports[0.5], self_check=False)
     plain = _plain(exports[0.5])
-    shapes = [(1, 3, 20, 20), (1, 3, 24, 16), (1, 3, 20, 20), (1, 3, 13, 29)]
+    shapes = [(1, 3, 40, 40)] + [(1, 3, 20 + i, 16) for i in range(PLANS_KEPT + 1)]  # the first is the largest
     for shape in shapes:
         x = np.random.default_rng(3).uniform(0, 255, shape).astype(np.float32)
         assert np.abs(net.run(x) - plain(x)).max() < 0.01
-    assert list(net._plans) == shapes[-PLANS_KEPT:]
+    assert list(net._state.plans) == shapes[-PLANS_KEPT:]
+    arenas = [a.ctypes.data for a in net._state.arenas]
+    net.run(np.zeros((1, 3, 24, 16), np.float32))
+    assert [a.ctypes.data for a in net._state.arenas] == arenas  # smaller shapes reuse the buffers
+    x = np.random.default_rng(4).uniform(0, 255, (2, 3, 48, 40)).astype(np.float32)
+    assert np.abs(net.run(x) - plain(x)).max() < 0.01  # a larger one grows them, and drops the old plans
+    assert list(net._state.plans) == [(2, 3, 48, 40)]
+
+
+def test_read_only_and_empty_inputs(exports):
+    net = FusedStyleNetwork(exports[0.5], self_check=False)
+    x = np.random.default_rng(6).uniform(0, 255, (1, 3, 20, 24)).astype(np.float32)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(net.run(frozen), net.run(x))
+    assert net.run(np.zeros((0, 3, 20, 24), np.float32)).shape == (0, 3, 20, 24)
 
 
 def test_fused_network_is_safe_across_threads(exports):
@@ -205,6 +228,10 @@ def test_run_checks_its_input(exports):
         net.run(np.zeros((1, 3, 8, 8)))
     with pytest.raises(ValueError, match="at least 5x5"):
         net.run(np.zeros((1, 3, 4, 8), np.float32))
+    frozen = np.zeros((1, 1, 4, 4, 8), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="y cannot be passed: BufferError"):  # the kernels name the argument
+        C.norm_pad(frozen, np.zeros((1, 1, 4, 4, 8), np.float32))
 
 
 def test_verify_rejects_a_network_that_differs(exports):
@@ -244,3 +271,41 @@ def test_thread_count_does_not_change_the_result(exports):
     x = np.random.default_rng(5).uniform(0, 255, (1, 3, 40, 52)).astype(np.float32)
     one, two = (FusedStyleNetwork(exports[0.5], threads=t, self_check=False).run(x) for t in (1, 2))
     np.testing.assert_array_equal(one, two)
+
+
+def test_engine_leaves_any_build_failure_to_the_plain_graph(exports, monkeypatch, tmp_path):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # the one-node models cannot be written
+    engine = Engine(exports[0.5], providers="cpu")
+    assert engine.backend == "CPUExecutionProvider" and engine.fused_unavailable.startswith("FileNotFoundError")
+    with pytest.raises(ValueError, match="the fused CPU path cannot run this model: FileNotFoundError"):
+        Engine(exports[0.5], providers="cpu", fused=True)
+
+
+def test_engine_keeps_many_threads_on_the_plain_graph(exports):
+    from pyfast.runtime.fused import MAX_AUTO_THREADS
+
+    engine = Engine(exports[0.5], providers="cpu", threads=MAX_AUTO_THREADS + 1)
+    assert engine.backend == "CPUExecutionProvider" and f"{MAX_AUTO_THREADS + 1} threads" in engine.fused_unavailable
+
+
+def test_engine_reports_fused_failures_as_runtime_errors_and_small_inputs_as_before(exports, monkeypatch):
+    engine = Engine(exports[0.5], providers="cpu")
+    plain = Engine(exports[0.5], providers="cpu", fused=False)
+    for shape in ((1, 3, 4, 9), (0, 3, 16, 16)):  # what the graph does with them, the Engine still does
+        x = np.zeros(shape, np.float32)
+        try:
+            expected = plain.run(x)
+        except RuntimeError:
+            with pytest.raises(RuntimeError):
+                engine.run(x)
+        else:
+            assert engine.run(x).shape == expected.shape
+
+    def out_of_memory(x):
+        raise MemoryError()
+
+    monkeypatch.setattr(engine._fused, "run", out_of_memory)
+    with pytest.raises(RuntimeError, match="the fused CPU path failed on input shape .*MemoryError"):
+        engine.run(np.zeros((1, 3, 16, 16), np.float32))
