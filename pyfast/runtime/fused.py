@@ -12,7 +12,10 @@ session writing into buffers kept between calls.
 
 It runs pyfast's TransformerNet exports with the phase-form output layer (what ``pyfast export
 style`` writes) and checks itself against ONNX Runtime's plain graph when built; anything else
-raises :class:`Unsupported`, and :class:`~pyfast.runtime.Engine` then runs the plain graph.
+raises :class:`Unsupported`, and :class:`~pyfast.runtime.Engine` then runs the plain graph. The
+blocked convolution is an internal ONNX Runtime operator (domain ``com.microsoft.nchwc``) that a
+later ONNX Runtime may change: that check, made by every Engine, is what keeps such a change from
+reaching users (the Engine falls back to the graph).
 Numpy in, numpy out; importing it does not import torch.
 """
 
