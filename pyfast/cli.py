@@ -396,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     inference = suites.add_parser(
         "inference", help="TransformerNet: PyTorch eager vs ONNX Runtime, full vs half width",
         description="Frames per second at 256x256, 512x512, 640x480 and 1280x720 for PyTorch eager and "
-        "ONNX Runtime (CPU; CUDA and TensorRT where present), full model and half-width student.",
+        "ONNX Runtime (CPU: its graph and pyfast's fused path; CUDA and TensorRT where present), full model "
+        "and half-width student, then the two models alternating through each CPU backend.",
     )
     training = suites.add_parser(
         "training", help="one style-training step: pyfast's loss vs the plain PyTorch formulation",

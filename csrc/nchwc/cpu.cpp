@@ -44,7 +44,7 @@ void coefficients(const float* y, const float* gamma, const float* beta, int64_t
           const int64_t plane = item / chunks, chunk = item % chunks;
           const int64_t begin = chunk * kChunkPixels, end = std::min(pixels, begin + kChunkPixels);
           const float* p = y + (plane * pixels + begin) * b;
-          double sum[kB > 0 ? kB : 64] = {}, squares[kB > 0 ? kB : 64] = {};
+          double sum[kB > 0 ? kB : kMaxNchwcBlock] = {}, squares[kB > 0 ? kB : kMaxNchwcBlock] = {};
           for (int64_t q = 0; q < end - begin; ++q)
             for (int64_t k = 0; k < b; ++k) {
               const double v = p[q * b + k];

@@ -8,7 +8,6 @@
 namespace pyfast {
 namespace {
 
-constexpr int64_t kMaxBlock = 64;
 // Bounds that keep every index product far from int64 overflow (sizes are < 2^40 elements).
 constexpr int64_t kMaxUpsample = 64;
 constexpr int64_t kMaxPad = 1 << 20;
@@ -29,9 +28,9 @@ void norm_pad(const TensorArg& y, const TensorArg* gamma, const TensorArg* beta,
   check_cpu_float(out);
   check_not_empty(y);
   const int64_t N = y.size(0), Cb = y.size(1), H = y.size(2), W = y.size(3), B = y.size(4);
-  if (B > kMaxBlock)
-    throw std::invalid_argument("y: blocks of more than 64 channels are not supported, got " +
-                                y.shape_str());
+  if (B > kMaxNchwcBlock)
+    throw std::invalid_argument("y: blocks of more than " + std::to_string(kMaxNchwcBlock) +
+                                " channels are not supported, got " + y.shape_str());
   if (upsample < 1 || upsample > kMaxUpsample)
     throw std::invalid_argument("upsample must be in 1.." + std::to_string(kMaxUpsample) +
                                 ", got " + std::to_string(upsample));

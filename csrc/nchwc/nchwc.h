@@ -17,6 +17,9 @@
 
 namespace pyfast {
 
+// Widest channel block the kernels take (ONNX Runtime uses 8 or 16).
+constexpr int64_t kMaxNchwcBlock = 64;
+
 // Reflection padding in the upsampled frame: rows top/bottom, columns left/right.
 struct Pads {
   int64_t top = 0, bottom = 0, left = 0, right = 0;

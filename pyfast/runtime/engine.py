@@ -19,7 +19,6 @@ PROVIDER_ALIASES = {
 # "auto" takes those available in this order.
 AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 MAX_THREADS = 1024  # ONNX Runtime's intra-op pool is a C int; more threads than this is a typo
-MIN_FUSED_SIDE = 5  # smaller images go to ONNX Runtime's graph, which reports them as it always has
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -226,7 +225,8 @@ class Engine:
             raise ValueError(f"model takes {len(self.inputs)} input(s), got {len(inputs)}")
         feeds = {spec.name: self.check_input(x, i) for i, (spec, x) in enumerate(zip(self.inputs, inputs))}
         x = feeds[self.input_name]
-        if self._fused is not None and x.shape[0] > 0 and min(x.shape[2:]) >= MIN_FUSED_SIDE:
+        # Shapes the fused path does not compute (empty, too small) go to the graph, which reports them as always.
+        if self._fused is not None and self._fused.accepts(x.shape):
             try:
                 return self._fused.run(x)
             except (MemoryError, RuntimeError) as exc:  # as ONNX Runtime's own failures are reported

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .stylize import MIN_SIDE
+
 NCHWC_DOMAIN = "com.microsoft.nchwc"
 # The check run when a network is built: largest |fused - plain graph| allowed on the 0-255 scale.
 SELF_CHECK_TOLERANCE = 0.05
@@ -59,7 +61,7 @@ class _Conv:
 
 @dataclass(frozen=True)
 class _Norm:
-    gamma: np.ndarray  # (C,), zero-padded to whole blocks
+    gamma: np.ndarray  # (C,); FusedStyleNetwork zero-pads it to whole blocks
     beta: np.ndarray
     eps: float
 
@@ -209,7 +211,7 @@ class FusedStyleNetwork:
             probe = _ConvSession(_Conv(np.zeros((1, 8, 1, 1), np.float32), np.zeros(1, np.float32), 1), threads, workdir)
         # A 1-output convolution's blocked output has one block of channels.
         self.block = int(probe.session.run(None, {probe.input_name: np.zeros((1, 8, 1, 1), np.float32)})[0].shape[1])
-        self.channels = [conv.weight.shape[0] for conv in convs]
+        self.channels = tuple(conv.weight.shape[0] for conv in convs[:3])  # c1, c2, c3: the rest follow
         if self._convs[0].reads_blocked:
             raise Unsupported("ONNX Runtime reads the 3-channel input convolution blocked on this CPU")
         for conv, session in zip(convs[1:], self._convs[1:]):
@@ -245,7 +247,7 @@ class FusedStyleNetwork:
             if not error <= SELF_CHECK_TOLERANCE:
                 raise Unsupported(f"the fused network differs from ONNX Runtime's graph by {error:.3g} at {shape}")
             worst = max(worst, error)
-        self._state.__init__()  # the checked sizes' buffers are not kept
+        self._state = _ThreadState()  # the checked sizes' buffers are not kept
         return worst
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -253,12 +255,17 @@ class FusedStyleNetwork:
         if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"input must be a (N, 3, H, W) float32 array, got "
                              f"{getattr(x, 'shape', type(x).__name__)} {getattr(x, 'dtype', '')}".rstrip())
-        if min(x.shape[2:]) < 5:
-            raise ValueError(f"input must be at least 5x5 pixels, got shape {x.shape}")
+        if min(x.shape[2:]) < MIN_SIDE:
+            raise ValueError(f"input must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got shape {x.shape}")
         if x.shape[0] == 0:
             return np.empty(x.shape, np.float32)
         # A read-only array (np.load(mmap_mode="r"), np.frombuffer) cannot cross into the kernels.
         return self._plan(x.shape).run(np.require(x, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+
+    @staticmethod
+    def accepts(shape: tuple[int, ...]) -> bool:
+        """Whether :meth:`run` computes a batch of this (N, 3, H, W) shape (N >= 1, H, W >= ``MIN_SIDE``)."""
+        return shape[0] > 0 and min(shape[2:]) >= MIN_SIDE
 
     def _plan(self, shape: tuple[int, ...]) -> _Plan:
         state = self._state
@@ -293,10 +300,10 @@ class _Tensor:
     width: int
 
 
-def _layers(channels: list[int], h: int, w: int) -> list[tuple]:
+def _layers(channels: tuple[int, int, int], h: int, w: int) -> tuple[list[tuple], dict[str, _Tensor]]:
     """TransformerNet as steps over named tensors: ("conv", i, source, target) and
     ("norm", i, source, target, residual, relu, upsample, pads) for instance norm i."""
-    c1, c2, c3 = channels[:3]
+    c1, c2, c3 = channels
     h2, w2 = -(-h // 2), -(-w // 2)
     h3, w3 = -(-h2 // 2), -(-w2 // 2)
     shapes = {"image": _Tensor(3, h + 8, w + 8)}
@@ -382,27 +389,27 @@ class _Plan:
         steps = layout.steps
         self.image = tensor("image")
         self.phases = blocked("phases")
-        # (kind, the tensor it writes, a zero-argument call, norm_pad's arguments or None), in order
-        self.steps: list[tuple[str, str, Callable[[], None], dict | None]] = []
+        # (kind, a zero-argument call, norm_pad's arguments or None), in order
+        self.steps: list[tuple[str, Callable[[], None], dict | None]] = []
         for step in steps:
             if step[0] == "conv":
                 session = net._convs[step[1]]
                 binding = session.bind(tensor(step[2]), tensor(step[3]))
-                self.steps.append(("conv", step[3], lambda s=session.session, bd=binding: s.run_with_iobinding(bd), None))
+                self.steps.append(("conv", lambda s=session.session, bd=binding: s.run_with_iobinding(bd), None))
             else:
                 _, index, source, target, residual, relu, upsample, pads = step
                 norm = net._norms[index]
                 kwargs = dict(y=blocked(source), out=blocked(target), gamma=norm.gamma, beta=norm.beta, eps=norm.eps,
                               residual=blocked(residual) if residual else None, relu=relu, upsample=upsample, pads=pads,
                               threads=net.threads)
-                self.steps.append(("norm_pad", target, lambda k=kwargs: net._C.norm_pad(**k), kwargs))
+                self.steps.append(("norm_pad", lambda k=kwargs: net._C.norm_pad(**k), kwargs))
         self._C, self.threads = net._C, net.threads
 
     def run(self, x: np.ndarray) -> np.ndarray:
         n, _, h, w = x.shape
         self._C.norm_pad(x.reshape(*x.shape, 1), self.image.reshape(*self.image.shape, 1), pads=(4, 4, 4, 4),
                          threads=self.threads)
-        for _, _, call, _ in self.steps:
+        for _, call, _ in self.steps:
             call()
         out = np.empty((n, 3, h, w), np.float32)
         self._C.depth_to_space_crop(self.phases, out.reshape(n, 3, h, w, 1), 2, threads=self.threads)
